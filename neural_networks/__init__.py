@@ -1,0 +1,1 @@
+"""Neural network architectures (Flax NNX) and the pure init/apply bridge."""

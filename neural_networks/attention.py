@@ -1,0 +1,74 @@
+"""Multi-head attention with queries and keys/values passed separately, and masks.
+
+Masks are boolean with True meaning "may attend"; they broadcast against
+`(B, Q, M)`. A query with no visible key gets a uniform average instead of
+NaN (its output is garbage, but it belongs to padding and is never read).
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from neural_networks import initializers
+
+_NEG_INF = -1e30
+
+
+def causal_mask(query_position_Q: jax.Array, key_position_M: jax.Array) -> jax.Array:
+  """`(Q, M)` mask: a query sees the keys at the same or an earlier position."""
+  return key_position_M[None, :] <= query_position_Q[:, None]
+
+
+def length_mask(length_B: jax.Array | None, position_M: jax.Array) -> jax.Array:
+  """`(B, 1, M)` mask of real keys: `0 <= position < length` (all if no lengths)."""
+  valid_M = position_M >= 0
+  if length_B is None:
+    return valid_M[None, None, :]
+  return (valid_M[None, :] & (position_M[None, :] < length_B[:, None]))[:, None, :]
+
+
+class MultiHeadAttention(nnx.Module):
+  """`torch.nn.MultiheadAttention` (fused q/k/v in-projection, batch first)."""
+
+  def __init__(self, d_model: int, num_heads: int, *, rngs: nnx.Rngs,
+               dropout: float = 0.0):
+    if d_model % num_heads:
+      raise ValueError(
+          f'd_model={d_model} must be divisible by num_heads={num_heads}.'
+      )
+    self.num_heads = num_heads
+    # Columns 0:D query, D:2D key, 2D:3D value, as in torch's in_proj_weight.T.
+    self.in_proj = nnx.Linear(
+        d_model, 3 * d_model, kernel_init=initializers.xavier_uniform(),
+        bias_init=jax.nn.initializers.zeros, rngs=rngs)
+    self.out_proj = nnx.Linear(
+        d_model, d_model, kernel_init=initializers.torch_linear(d_model),
+        bias_init=jax.nn.initializers.zeros, rngs=rngs)
+    self.dropout = nnx.Dropout(dropout)  # On attention weights; off unless asked.
+
+  def _split_heads(self, x_BMD: jax.Array) -> jax.Array:
+    B, M, D = x_BMD.shape
+    return x_BMD.reshape(B, M, self.num_heads, D // self.num_heads)
+
+  def __call__(self, x_BQD: jax.Array, c_BMD: jax.Array | None,
+               mask_BQM: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    """Attends from `x` to `c` (to `x` itself when `c` is None)."""
+    D = x_BQD.shape[-1]
+    kernel_DE, bias_E = self.in_proj.kernel[...], self.in_proj.bias[...]
+    if c_BMD is None:  # Self-attention: one fused projection.
+      qkv_BQE = x_BQD @ kernel_DE + bias_E
+      q_BQD, k_BMD, v_BMD = jnp.split(qkv_BQE, 3, axis=-1)
+    else:
+      q_BQD = x_BQD @ kernel_DE[:, :D] + bias_E[:D]
+      kv_BME = c_BMD @ kernel_DE[:, D:] + bias_E[D:]
+      k_BMD, v_BMD = jnp.split(kv_BME, 2, axis=-1)
+    q_BQHK, k_BMHK, v_BMHK = map(self._split_heads, (q_BQD, k_BMD, v_BMD))
+    K = q_BQHK.shape[-1]
+    logits_BHQM = jnp.einsum('BQHK,BMHK->BHQM', q_BQHK, k_BMHK) / jnp.sqrt(
+        jnp.asarray(K, q_BQHK.dtype))
+    logits_BHQM = jnp.where(mask_BQM[:, None], logits_BHQM, _NEG_INF)
+    weights_BHQM = jax.nn.softmax(logits_BHQM, axis=-1)
+    if key is not None and self.dropout.rate > 0:
+      weights_BHQM = self.dropout(weights_BHQM, rngs=nnx.Rngs(dropout=key))
+    out_BQHK = jnp.einsum('BHQM,BMHK->BQHK', weights_BHQM, v_BMHK)
+    return self.out_proj(out_BQHK.reshape(x_BQD.shape))

@@ -1,0 +1,1 @@
+"""Pure-functional task samplers: formal-language tasks as jnp batches."""

@@ -1,0 +1,1 @@
+"""Regular-language tasks, one per file."""

@@ -1,0 +1,1 @@
+"""Training, input encoding, curricula and evaluation."""
