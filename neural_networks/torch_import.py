@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -46,6 +47,11 @@ class _Loader:
     self.put(module.kernel, f'{name}.weight', transpose=True)
     if module.bias is not None:
       self.put(module.bias, f'{name}.bias')
+
+  def embed(self, module: nnx.Embed, name: str):
+    self.put(module.embedding, name, transpose=True)
+    # nnx.Embed fixes its compute dtype from the table it was built with.
+    module.dtype = self._dtype
 
   def layer_norm(self, module: nnx.LayerNorm, name: str):
     self.put(module.scale, f'{name}.weight')
@@ -132,7 +138,7 @@ def model_from_state_dict(model_class: str, state_dict: Mapping[str, Any],
         loader.put(getattr(layer, name), f'rnn.{name}_l{k}', transpose=True)
       for name in ('bias_ih', 'bias_hh'):
         loader.put(getattr(layer, name), f'rnn.{name}_l{k}')
-  loader.put(model.embedding.embedding, 'embedding.weight', transpose=True)
+  loader.embed(model.embedding, 'embedding.weight')
   if isinstance(cfg, rnn.RNNConfig):
     loader.linear(model.output_projection, 'output_projection')
   else:
@@ -172,7 +178,9 @@ def logits_from_fixture(path: str, dtype=np.float32) -> np.ndarray:
   kwargs = config['constructor_kwargs']
   model = model_from_state_dict(config['model_class'], state_dict, kwargs,
                                 config.get('mode'), dtype=dtype)
-  logits_BLO = np.asarray(model(jnp.asarray(input_BL)))
+  graphdef, params = nnx.split(model)
+  forward = jax.jit(lambda params, x_BL: nnx.merge(graphdef, params)(x_BL))
+  logits_BLO = np.asarray(forward(params, jnp.asarray(input_BL)))
   if not kwargs['return_all_outputs']:
     logits_BLO = logits_BLO[:, -1]
   return logits_BLO
