@@ -45,8 +45,9 @@ class ParallelParityCheck(task.Task):
     bit_BL = input_BL % 2
     # parity_BLn[b, t, i]: parity of automaton i after the first t + 1 tokens.
     drives_Ln = automaton_L[:, None] == jnp.arange(n)[None, :]
-    parity_BLn = jnp.cumsum(bit_BL[:, :, None] * drives_Ln, axis=1) % 2
-    target_BL = (parity_BLn * (2 ** jnp.arange(n))).sum(-1).astype(jnp.int32)
+    parity_BLn = jnp.cumsum(bit_BL[:, :, None] * drives_Ln[None], axis=1) % 2
+    weight_n = 2 ** jnp.arange(n)
+    target_BL = (parity_BLn * weight_n[None, None]).sum(-1).astype(jnp.int32)
     is_valid_L = (jnp.arange(L) + 1) % n == 0
     return target_BL, jnp.broadcast_to(is_valid_L, input_BL.shape)
 
@@ -57,11 +58,9 @@ class ParallelParityCheck(task.Task):
     length = self.token_length(self.clip_length(max_length, length))
     length_B = jnp.full((batch_size,), length, jnp.int32)
     bits_BL = jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)
-    offset_L = 0
     if self.explicit_tokens:
-      offset_L = 2 * (jnp.arange(max_length, dtype=jnp.int32) % self.num_automata)
-    tokens_BL = jnp.where(
-        task.valid_mask_BL(length_B, max_length), bits_BL + offset_L, 0
-    )
+      automaton_L = jnp.arange(max_length, dtype=jnp.int32) % self.num_automata
+      bits_BL = bits_BL + 2 * automaton_L[None, :]
+    tokens_BL = jnp.where(task.valid_mask_BL(length_B, max_length), bits_BL, 0)
     target_B = task.last_valid_B(self.prefix_targets(tokens_BL)[0], length_B)
     return task.Batch(tokens_BL, length_B, target_B)

@@ -17,9 +17,11 @@ from scipy import stats
 from experiments import constants
 from tasks import task as task_lib
 
-jax.config.update('jax_numpy_rank_promotion', 'raise')  # No silent broadcasting in tests.
+# No silent broadcasting in tests.
+jax.config.update('jax_numpy_rank_promotion', 'raise')
 
 _MAX_LENGTH = 64  # Every requested length 1.._MAX_LENGTH is checked.
+_BATCH_SIZE = 24
 
 
 class _Spec(NamedTuple):
@@ -65,6 +67,13 @@ def _build(spec: _Spec) -> task_lib.Task:
 def _jitted_sampler(task: task_lib.Task):
   """One compiled sampler per task (tasks are hashable), length traced."""
   return jax.jit(task.sample_batch, static_argnums=(1, 2))
+
+
+def _sample(spec: _Spec, key: jax.Array, length: int) -> task_lib.Batch:
+  """A batch of one shape per task, so tests share a single compilation."""
+  sample = _jitted_sampler(_build(spec))
+  max_length = spec.num_automata * _MAX_LENGTH
+  return sample(key, _BATCH_SIZE, max_length, jnp.int32(length))
 
 
 # References: plain Python over a list of token ids.
@@ -184,14 +193,14 @@ class RegularTasksTest(chex.TestCase):
   @parameterized.named_parameters(*_NAMED_SPECS)
   def test_every_traced_length_matches_the_reference(self, name):
     spec = _SPECS[name]
-    task = _build(spec)
-    batch_size, max_length = 24, spec.num_automata * _MAX_LENGTH
-    sample = _jitted_sampler(task)
     for length in range(1, _MAX_LENGTH + 1):
       key = jax.random.fold_in(jax.random.key(7), length)
-      batch = sample(key, batch_size, max_length, jnp.int32(length))
       self._assert_batch_matches_reference(
-          spec, batch, batch_size, max_length, length
+          spec,
+          _sample(spec, key, length),
+          _BATCH_SIZE,
+          spec.num_automata * _MAX_LENGTH,
+          length,
       )
 
   @parameterized.named_parameters(*_NAMED_SPECS)
@@ -208,11 +217,11 @@ class RegularTasksTest(chex.TestCase):
   @parameterized.named_parameters(*_NAMED_SPECS)
   def test_symbols_are_uniform(self, name):
     spec = _SPECS[name]
-    length = 32
-    batch = _jitted_sampler(_build(spec))(
-        jax.random.key(3), 256, spec.num_automata * length, jnp.int32(length)
-    )
-    input_BL = np.asarray(batch.input_BL)[:, : _token_length(spec, length)]
+    num_tokens = _token_length(spec, _MAX_LENGTH)
+    input_BL = np.concatenate([
+        np.asarray(_sample(spec, jax.random.key(seed), _MAX_LENGTH).input_BL)
+        for seed in range(4)
+    ])[:, :num_tokens]
     # Positions with the same alphabet (e.g. digits, operators) are pooled.
     counts = {}
     for position, tokens_B in enumerate(input_BL.T):
@@ -241,18 +250,15 @@ class RegularTasksTest(chex.TestCase):
       np.testing.assert_array_equal(
           batch.length_B, _token_length(spec, length)
       )
-    self.assertEqual(sample._cache_size(), 1)  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    self.assertEqual(sample._cache_size(), 1)
 
   @parameterized.named_parameters(*_NAMED_SPECS)
   def test_same_key_same_batch_and_new_key_new_batch(self, name):
     spec = _SPECS[name]
-    sample = _jitted_sampler(_build(spec))
-    max_length, length = spec.num_automata * 32, jnp.int32(32)
-    batch = sample(jax.random.key(0), 8, max_length, length)
-    chex.assert_trees_all_equal(
-        batch, sample(jax.random.key(0), 8, max_length, length)
-    )
-    other = sample(jax.random.key(1), 8, max_length, length)
+    batch = _sample(spec, jax.random.key(0), 20)
+    chex.assert_trees_all_equal(batch, _sample(spec, jax.random.key(0), 20))
+    other = _sample(spec, jax.random.key(1), 20)
     self.assertFalse(np.array_equal(batch.input_BL, other.input_BL))
 
   @parameterized.named_parameters(*_NAMED_SPECS)
@@ -296,12 +302,14 @@ class RegularTasksTest(chex.TestCase):
       constants.TASK_BUILDERS['parallel_parity_check'](num_automata=0)
 
   @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.product(name=tuple(_SPECS), length=(1, 6, 7))
-  def test_onehot_view_matches_the_reference(self, name, length):
+  @parameterized.named_parameters(*_NAMED_SPECS)
+  def test_onehot_view_matches_the_reference(self, name):
     spec = _SPECS[name]
+    length = 6  # Even: modular arithmetic drops a token.
     sample = self.variant(_build(spec).sample_onehot, static_argnums=(1, 2))
     batch = sample(jax.random.key(length), 16, length)
-    input_BLV, output_BO = np.asarray(batch['input']), np.asarray(batch['output'])
+    input_BLV = np.asarray(batch['input'])
+    output_BO = np.asarray(batch['output'])
     num_tokens = _token_length(spec, length)
     chex.assert_shape(input_BLV, (16, num_tokens, spec.input_size))
     chex.assert_shape(output_BO, (16, spec.output_size))
@@ -329,7 +337,8 @@ class RegularTasksTest(chex.TestCase):
     input_BL, target_BL, is_valid_BL = map(
         np.asarray, (input_BL, target_BL, is_valid_BL)
     )
-    for tokens_L, targets_L, is_valid_L in zip(input_BL, target_BL, is_valid_BL):
+    rows = zip(input_BL, target_BL, is_valid_BL)
+    for tokens_L, targets_L, is_valid_L in rows:
       for t in range(max_length):
         expected_valid = _is_string_length(spec, t + 1)
         self.assertEqual(is_valid_L[t], expected_valid, t)
@@ -346,7 +355,9 @@ class RegularTasksTest(chex.TestCase):
     target_BL, is_valid_BL = _build(spec).prefix_targets(jnp.asarray(input_BL))
     self.assertTrue(np.asarray(is_valid_BL).all())
     for tokens_L, targets_L in zip(input_BL, np.asarray(target_BL)):
-      expected_L = [_reference_label(spec, tokens_L[: t + 1]) for t in range(30)]
+      expected_L = [
+          _reference_label(spec, tokens_L[: t + 1]) for t in range(30)
+      ]
       np.testing.assert_array_equal(targets_L, expected_L)
 
   def test_modular_arithmetic_examples(self):
