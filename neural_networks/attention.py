@@ -12,6 +12,8 @@ from flax import nnx
 from neural_networks import initializers
 
 _NEG_INF = -1e30
+# Attention with at most this many query-key pairs skips batched matmuls.
+_SMALL_ATTENTION = 256
 
 
 def causal_mask(query_position_Q: jax.Array, key_position_M: jax.Array) -> jax.Array:
@@ -63,12 +65,24 @@ class MultiHeadAttention(nnx.Module):
       kv_BME = c_BMD @ kernel_DE[:, D:] + bias_E[D:]
       k_BMD, v_BMD = jnp.split(kv_BME, 2, axis=-1)
     q_BQHK, k_BMHK, v_BMHK = map(self._split_heads, (q_BQD, k_BMD, v_BMD))
-    K = q_BQHK.shape[-1]
-    logits_BHQM = jnp.einsum('BQHK,BMHK->BHQM', q_BQHK, k_BMHK) / jnp.sqrt(
-        jnp.asarray(K, q_BQHK.dtype))
-    logits_BHQM = jnp.where(mask_BQM[:, None], logits_BHQM, _NEG_INF)
-    weights_BHQM = jax.nn.softmax(logits_BHQM, axis=-1)
-    if key is not None and self.dropout.rate > 0:
-      weights_BHQM = self.dropout(weights_BHQM, rngs=nnx.Rngs(dropout=key))
-    out_BQHK = jnp.einsum('BHQM,BMHK->BQHK', weights_BHQM, v_BMHK)
+    q_BQHK = q_BQHK / jnp.sqrt(jnp.asarray(q_BQHK.shape[-1], q_BQHK.dtype))
+    Q, M = q_BQHK.shape[1], k_BMHK.shape[1]
+    if Q * M <= _SMALL_ATTENTION:
+      # Tiny windows (staircase rows): broadcast-multiply-reduce fuses into a
+      # few elementwise kernels, far cheaper on CPU than thousands of tiny
+      # batched matmuls.
+      logits_BQMH = (q_BQHK[:, :, None] * k_BMHK[:, None]).sum(-1)
+      logits_BQMH = jnp.where(mask_BQM[..., None], logits_BQMH, _NEG_INF)
+      weights_BQMH = self._drop(jax.nn.softmax(logits_BQMH, axis=2), key)
+      out_BQHK = (weights_BQMH[..., None] * v_BMHK[:, None]).sum(2)
+    else:
+      logits_BHQM = jnp.einsum('BQHK,BMHK->BHQM', q_BQHK, k_BMHK)
+      logits_BHQM = jnp.where(mask_BQM[:, None], logits_BHQM, _NEG_INF)
+      weights_BHQM = self._drop(jax.nn.softmax(logits_BHQM, axis=-1), key)
+      out_BQHK = jnp.einsum('BHQM,BMHK->BQHK', weights_BHQM, v_BMHK)
     return self.out_proj(out_BQHK.reshape(x_BQD.shape))
+
+  def _drop(self, weights: jax.Array, key: jax.Array | None) -> jax.Array:
+    if key is None or self.dropout.rate == 0:
+      return weights
+    return self.dropout(weights, rngs=nnx.Rngs(dropout=key))

@@ -1,0 +1,361 @@
+"""CLI: train one configuration, evaluate its length generalization, save everything.
+
+Accepts the original code's flags (names, meanings, defaults), so its README
+command and the published sweep files run unchanged, e.g.
+
+  python experiments/example.py --task parity_check --architecture my_staircase \
+    --is_causal 1 --include_eos 0 --fix_staircase_size_forward 2 \
+    --embed_size 64 --num_heads 8 --group_size 2 --num_recurrent_calls 2 \
+    --batch_size 256 --lr 3.55e-4 --wd 1e-2 --second_training_steps 20000
+
+or a named preset (explicit flags override it):
+
+  python experiments/example.py --preset=cpu_demo
+
+Results go to <out_dir>/<run_name>/: config.json, metrics.jsonl, eval.json,
+accuracy_vs_length.png and checkpoints/. Rerunning an interrupted command
+resumes from its last checkpoint.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+
+import jax
+from absl import app
+from absl import flags
+from absl import logging
+
+from experiments import constants
+from experiments import model_factory
+from experiments import original_flags
+from training import curriculum as curriculum_lib
+from training import input_encoding
+from training import range_evaluation
+from training import results
+from training import training
+
+FLAGS = flags.FLAGS
+_PRESET = flags.DEFINE_string(
+    'preset', None, f'Named configuration: one of {sorted(constants.PRESETS)}.')
+_RUN_NAME = flags.DEFINE_string(
+    'run_name', None, 'Run folder name (default: built from the configuration).')
+_EVAL_PROTOCOL = flags.DEFINE_enum(
+    'eval_protocol', 'auto', ['auto', 'seed', 'prefix'],
+    "'seed': the original protocol (512 fresh strings per length); 'prefix':"
+    ' one pass scores every prefix (causal models reading the answer at the'
+    " last input token); 'auto': prefix when it applies, else seed.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer('checkpoint_every', 1000,
+                                         'Steps between checkpoints.')
+_LOG_FREQUENCY = flags.DEFINE_integer('log_frequency', 100,
+                                      'Steps between metrics.jsonl lines.')
+_VALIDATE_EVERY = flags.DEFINE_integer('validate_every', 1000,
+                                       'Steps between validations.')
+_OVERWRITE = flags.DEFINE_bool('overwrite', False,
+                               'Replace a finished run with the same folder.')
+_TENSORBOARD = flags.DEFINE_bool(
+    'tensorboard', False, 'Also write TensorBoard events (needs tensorboardX).')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+
+
+class ConfigError(ValueError):
+  """A bad flag value or combination."""
+
+
+def _fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _apply_preset() -> None:
+  if _PRESET.value is None:
+    return
+  if _PRESET.value not in constants.PRESETS:
+    raise ConfigError(f'--preset={_PRESET.value!r} is unknown; choose one of'
+                      f' {sorted(constants.PRESETS)}.')
+  for name, value in constants.PRESETS[_PRESET.value].items():
+    if not FLAGS[name].present:
+      FLAGS[name].value = value
+
+
+def _check_flags() -> None:
+  """Rejects bad values with a message naming the flag and what is allowed."""
+  f = original_flags
+  positive = {'batch_size': f.BATCH_SIZE, 'sequence_length': f.SEQUENCE_LENGTH,
+              'test_length': f.TEST_LENGTH, 'embed_size': f.EMBED_SIZE,
+              'num_heads': f.NUM_HEADS, 'group_size': f.GROUP_SIZE,
+              'checkpoint_every': _CHECKPOINT_EVERY,
+              'log_frequency': _LOG_FREQUENCY,
+              'validate_every': _VALIDATE_EVERY}
+  for name, holder in positive.items():
+    if holder.value < 1:
+      raise ConfigError(f'--{name} must be >= 1, got {holder.value}.')
+  for name, holder in {'train_steps': f.TRAIN_STEPS,
+                       'second_training_steps': f.SECOND_TRAINING_STEPS,
+                       'computation_steps_mult': f.COMPUTATION_STEPS_MULT}.items():
+    if holder.value < 0:
+      raise ConfigError(f'--{name} must be >= 0, got {holder.value}.')
+  for name, holder in {'lr': f.LR, 'wd': f.WD}.items():
+    if not holder.value >= 0:
+      raise ConfigError(f'--{name} must be >= 0, got {holder.value}.')
+  if not 0 < f.ADAM_BETA1_INV.value <= 1:
+    raise ConfigError(
+        f'--adam_beta1_inv must be in (0, 1], got {f.ADAM_BETA1_INV.value}.')
+  if not 0 <= f.DROPOUT.value < 1:
+    raise ConfigError(f'--dropout must be in [0, 1), got {f.DROPOUT.value}.')
+  for name, holder in {'is_causal': f.IS_CAUSAL,
+                       'include_eos': f.INCLUDE_EOS}.items():
+    if holder.value not in (0, 1):
+      raise ConfigError(f'--{name} must be 0 or 1, got {holder.value}.')
+  if f.NORM_TYPE.value not in ('prenorm', 'postnorm'):
+    raise ConfigError(f'--norm_type must be prenorm or postnorm, got'
+                      f' {f.NORM_TYPE.value!r}.')
+  if f.TASK.value not in constants.TASK_BUILDERS:
+    raise ConfigError(f'--task={f.TASK.value!r} is unknown; choose one of'
+                      f' {sorted(constants.TASK_BUILDERS)}.')
+  if f.ARCHITECTURE.value == 'brt':
+    raise ConfigError('--architecture=brt (block-recurrent Transformer) is not'
+                      ' implemented yet; choose one of'
+                      f' {model_factory.ARCHITECTURES}.')
+  if f.ARCHITECTURE.value not in model_factory.ARCHITECTURES:
+    raise ConfigError(f'--architecture={f.ARCHITECTURE.value!r} is unknown;'
+                      f' choose one of {model_factory.ARCHITECTURES}.')
+  if f.EMBED_SIZE.value % f.NUM_HEADS.value and f.ARCHITECTURE.value not in (
+      'rnn', 'lstm'):
+    raise ConfigError(f'--num_heads={f.NUM_HEADS.value} must divide'
+                      f' --embed_size={f.EMBED_SIZE.value}.')
+  if f.LOAD_PRETRAIN.value:
+    raise ConfigError('--load_pretrain is not supported (nor was it by the'
+                      ' original); resume by rerunning the same command.')
+  if f.INCREASE_CURRICULUM.value:
+    raise ConfigError('--increase_curriculum is not supported by this CLI yet;'
+                      ' use training.curriculum.RegularIncreaseCurriculum.')
+  if f.COMPUTATION_STEPS_MULT.value and not f.INCLUDE_EOS.value:
+    raise ConfigError('--computation_steps_mult needs --include_eos=1.')
+  if f.VALIDATION_LENGTH.value is not None and not (
+      1 <= f.VALIDATION_LENGTH.value <= f.SEQUENCE_LENGTH.value):
+    raise ConfigError('--validation_length must be in [1, --sequence_length='
+                      f'{f.SEQUENCE_LENGTH.value}] (validation never uses'
+                      ' lengths beyond the training range).')
+  if f.TEST_LENGTH.value <= f.SEQUENCE_LENGTH.value:
+    raise ConfigError(f'--test_length={f.TEST_LENGTH.value} must exceed'
+                      f' --sequence_length={f.SEQUENCE_LENGTH.value} to'
+                      ' measure length generalization.')
+  if model_factory.is_staircase(f.model_flags()):
+    if f.SECOND_TRAINING_STEPS.value > 0:
+      if not f.IS_CAUSAL.value:
+        raise ConfigError('Staircase mode (--second_training_steps > 0) needs'
+                          ' --is_causal=1.')
+      if f.FIX_STAIRCASE_SIZE_FORWARD.value < 1:
+        raise ConfigError('--fix_staircase_size_forward (chunk size) must be'
+                          ' >= 1 in staircase mode, got'
+                          f' {f.FIX_STAIRCASE_SIZE_FORWARD.value}.')
+    if f.STAIRCASE_CACHE_STEPS.value < -1:
+      raise ConfigError('--staircase_cache_steps must be -1 (all), 0 (none) or'
+                        f' a count >= 1, got {f.STAIRCASE_CACHE_STEPS.value}.')
+
+
+def _default_run_name(seed_label: str) -> str:
+  f = original_flags
+  m = f.model_flags()
+  parts = [m.architecture, f.TASK.value, f'd{m.embed_size}']
+  if m.architecture not in ('rnn', 'lstm'):
+    parts.append(f'h{m.num_heads}')
+  if model_factory.is_staircase(m):
+    parts += [f'g{m.group_size}', f'p{m.num_recurrent_calls or "-"}',
+              f'c{m.fix_staircase_size_forward}']
+  elif m.num_layers:
+    parts.append(f'l{m.num_layers}')
+  parts += [f'b{f.BATCH_SIZE.value}', f'lr{f.LR.value:g}',
+            f'steps{f.TRAIN_STEPS.value}+{f.SECOND_TRAINING_STEPS.value}',
+            f'seed{seed_label}']
+  return '_'.join(parts)
+
+
+def _flag_values() -> dict[str, object]:
+  names = sorted({fl.name for fl in FLAGS.get_key_flags_for_module(sys.argv[0])}
+                 | {fl.name for fl in FLAGS.get_key_flags_for_module(
+                     original_flags)})
+  return {name: FLAGS[name].value for name in names}
+
+
+def run() -> dict[str, object]:
+  """Trains, evaluates and writes the run folder; returns eval.json's content."""
+  _apply_preset()
+  _check_flags()
+  f = original_flags
+  seed_label = 'random' if f.SEED.value is None else str(f.SEED.value)
+  run_name = _RUN_NAME.value or _default_run_name(seed_label)
+  run_dir = os.path.join(f.OUT_DIR.value, run_name)
+  config_path = os.path.join(run_dir, 'config.json')
+  eval_path = os.path.join(run_dir, 'eval.json')
+  flag_values = _flag_values()
+  if os.path.exists(eval_path) and not _OVERWRITE.value:
+    raise ConfigError(f'{run_dir} holds a finished run; pass --overwrite to'
+                      ' replace it or --run_name to choose another folder.')
+  if _OVERWRITE.value and os.path.isdir(run_dir):
+    shutil.rmtree(run_dir)
+  seed = f.SEED.value
+  if os.path.exists(config_path):
+    saved = _load_json(config_path)
+    comparable = lambda d: {k: v for k, v in d.items()
+                            if k not in ('seed', 'progress', 'overwrite')}
+    if comparable(saved['flags']) != comparable(flag_values):
+      raise ConfigError(f'{run_dir} holds a run with different flags; pass'
+                        ' --overwrite or choose another --run_name.')
+    seed = saved['seed']
+  if seed is None:
+    seed = int.from_bytes(os.urandom(4), 'little') % 2**31
+
+  task = constants.build_task(f.TASK.value, **f.task_kwargs())
+  encoding = input_encoding.InputEncoding(bool(f.INCLUDE_EOS.value),
+                                          f.COMPUTATION_STEPS_MULT.value)
+  model_flags = f.model_flags()
+  staircase_arch = model_factory.is_staircase(model_flags)
+  modes = (('parallel',) if f.SECOND_TRAINING_STEPS.value == 0 else
+           ('parallel', 'staircase') if f.TRAIN_STEPS.value > 0 else
+           ('staircase',))
+  try:
+    models = model_factory.build_models(
+        model_flags, encoding.vocab_size(task), task.output_size, modes)
+    model_config = {mode: model_factory.model_config(
+        model_flags, encoding.vocab_size(task), task.output_size,
+        mode if staircase_arch else 'staircase') for mode in models}
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  if not staircase_arch:
+    models = {'default': models['default']}
+  validation_length = f.VALIDATION_LENGTH.value or f.SEQUENCE_LENGTH.value
+  train_config = training.TrainConfig(
+      seed=seed, batch_size=f.BATCH_SIZE.value,
+      train_steps=f.TRAIN_STEPS.value,
+      second_training_steps=f.SECOND_TRAINING_STEPS.value,
+      learning_rate=f.LR.value, weight_decay=f.WD.value,
+      adam_beta1_inv=f.ADAM_BETA1_INV.value, validate=f.VALIDATE.value,
+      validation_length=validation_length,
+      validate_every=_VALIDATE_EVERY.value, log_every=_LOG_FREQUENCY.value,
+      checkpoint_every=_CHECKPOINT_EVERY.value,
+      length_multiple=(model_flags.fix_staircase_size_forward
+                       if staircase_arch and 'staircase' in models else 1))
+  curriculum = curriculum_lib.UniformCurriculum(
+      tuple(range(1, f.SEQUENCE_LENGTH.value + 1)))
+  final_mode = training.mode_at(train_config.total_steps - 1, train_config,
+                                models)
+  protocol = _EVAL_PROTOCOL.value
+  prefix_ok = (not encoding.include_eos and
+               (model_flags.is_causal or model_flags.architecture in
+                ('rnn', 'lstm')))
+  if protocol == 'prefix' and not prefix_ok:
+    raise ConfigError('--eval_protocol=prefix needs a causal model'
+                      ' (--is_causal=1, or an RNN) and --include_eos=0.')
+  if protocol == 'auto':
+    protocol = 'prefix' if prefix_ok else 'seed'
+
+  os.makedirs(run_dir, exist_ok=True)
+  results.write_json(config_path, {
+      'flags': flag_values, 'seed': seed, 'run_name': run_name,
+      'task': repr(task), 'model_config': {k: repr(v) for k, v in
+                                           model_config.items()},
+      'train_config': vars(train_config), 'eval_protocol': protocol,
+      'jax_version': jax.__version__, 'backend': jax.default_backend()})
+  print(f'Run folder: {run_dir}')
+  log_fn = _make_loggers(run_dir, run_name, flag_values)
+  start = time.perf_counter()
+  result = training.train(task, models, encoding, curriculum, train_config,
+                          run_dir=run_dir, progress=_PROGRESS.value,
+                          log_fn=log_fn)
+  train_seconds = time.perf_counter() - start
+
+  start = time.perf_counter()
+  evaluate = (range_evaluation.evaluate_prefix if protocol == 'prefix'
+              else range_evaluation.evaluate_exact)
+  accuracy_L = evaluate(models[final_mode], result.eval_params, task,
+                        encoding, f.TEST_LENGTH.value)
+  eval_seconds = time.perf_counter() - start
+  summary = range_evaluation.summarize(accuracy_L, f.SEQUENCE_LENGTH.value)
+  payload = {**summary.to_json(), 'protocol': protocol,
+             'eval_step': result.eval_step,
+             'best_validation_accuracy': result.best_validation_accuracy,
+             'training_length': f.SEQUENCE_LENGTH.value,
+             'test_length': f.TEST_LENGTH.value,
+             'train_seconds': train_seconds, 'eval_seconds': eval_seconds,
+             'compiled_train_programs': result.compiled_programs}
+  results.plot_accuracy_vs_length(
+      os.path.join(run_dir, 'accuracy_vs_length.png'),
+      [(f'{model_flags.architecture} (step {result.eval_step})', accuracy_L)],
+      f.SEQUENCE_LENGTH.value, f'{f.TASK.value}: {run_name}')
+  results.write_json(eval_path, payload)
+  _print_summary(payload, accuracy_L, run_dir)
+  return payload
+
+
+def _make_loggers(run_dir, run_name, flag_values):
+  loggers = []
+  if original_flags.USE_WANDB.value:
+    try:
+      import wandb  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ConfigError('--use_wandb needs `pip install wandb`.') from None
+    wandb_run = wandb.init(
+        project=original_flags.WANDB_PROJECT.value,
+        group=original_flags.WANDB_GROUP.value,
+        name=original_flags.WANDB_DISPLAY_NAME.value or run_name,
+        config=flag_values, dir=run_dir,
+        mode=os.environ.get('WANDB_MODE', 'offline'))
+    loggers.append(lambda record: wandb_run.log(record, step=record['step']))
+  if _TENSORBOARD.value:
+    try:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ConfigError('--tensorboard needs `pip install tensorboardX`.') from None
+    writer = tensorboardX.SummaryWriter(os.path.join(run_dir, 'tensorboard'))
+
+    def tb_log(record):
+      for k, v in record.items():
+        if isinstance(v, (int, float)) and k != 'step':
+          writer.add_scalar(k, v, record['step'])
+      writer.flush()
+    loggers.append(tb_log)
+  if not loggers:
+    return None
+  return lambda record: [log(record) for log in loggers]
+
+
+def _load_json(path):
+  with open(path) as fh:
+    return json.load(fh)
+
+
+def _print_summary(payload, accuracy_L, run_dir) -> None:
+  L = payload['training_length']
+  marks = [m for m in (L, L + 1, 2 * L, 100, 200, 500, len(accuracy_L))
+           if m <= len(accuracy_L)]
+  print(f'\nLength generalization ({payload["protocol"]} protocol,'
+        f' checkpoint of step {payload["eval_step"]}):')
+  for m in sorted(set(marks)):
+    print(f'  length {m:4d}: accuracy {accuracy_L[m - 1]:.3f}')
+  print(f'  score {payload["score"]:.4f} ({payload["score_definition"]})')
+  print(f'  out-of-distribution score {payload["ood_score"]:.4f}'
+        f' ({payload["ood_score_definition"]})')
+  print(f'  accuracy >= 0.99 for every length up to {payload["solved_up_to"]}')
+  print(f'Results: {run_dir}')
+
+
+def main(argv: Sequence[str]) -> None:
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
+  if len(argv) > 1:
+    _fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    run()
+  except (ConfigError, training.TrainingDiverged) as e:
+    _fail(str(e))
+  except KeyboardInterrupt:
+    _fail('interrupted; rerun the same command to resume.')
+
+
+if __name__ == '__main__':
+  app.run(main)
