@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from neural_networks import dropout as dropout_lib
 from neural_networks import initializers
 
 _NEG_INF = -1e30
@@ -17,8 +18,8 @@ _SMALL_ATTENTION = 256
 
 
 def causal_mask(query_position_Q: jax.Array, key_position_M: jax.Array) -> jax.Array:
-  """`(Q, M)` mask: a query sees the keys at the same or an earlier position."""
-  return key_position_M[None, :] <= query_position_Q[:, None]
+  """`(1, Q, M)` mask: a query sees the keys at the same or an earlier position."""
+  return (key_position_M[None, :] <= query_position_Q[:, None])[None]
 
 
 def length_mask(length_B: jax.Array | None, position_M: jax.Array) -> jax.Array:
@@ -46,7 +47,7 @@ class MultiHeadAttention(nnx.Module):
     self.out_proj = nnx.Linear(
         d_model, d_model, kernel_init=initializers.torch_linear(d_model),
         bias_init=jax.nn.initializers.zeros, rngs=rngs)
-    self.dropout = nnx.Dropout(dropout)  # On attention weights; off unless asked.
+    self.dropout_rate = dropout  # On attention weights; off unless asked.
 
   def _split_heads(self, x_BMD: jax.Array) -> jax.Array:
     B, M, D = x_BMD.shape
@@ -58,11 +59,11 @@ class MultiHeadAttention(nnx.Module):
     D = x_BQD.shape[-1]
     kernel_DE, bias_E = self.in_proj.kernel[...], self.in_proj.bias[...]
     if c_BMD is None:  # Self-attention: one fused projection.
-      qkv_BQE = x_BQD @ kernel_DE + bias_E
+      qkv_BQE = x_BQD @ kernel_DE + bias_E[None, None]
       q_BQD, k_BMD, v_BMD = jnp.split(qkv_BQE, 3, axis=-1)
     else:
-      q_BQD = x_BQD @ kernel_DE[:, :D] + bias_E[:D]
-      kv_BME = c_BMD @ kernel_DE[:, D:] + bias_E[D:]
+      q_BQD = x_BQD @ kernel_DE[:, :D] + bias_E[None, None, :D]
+      kv_BME = c_BMD @ kernel_DE[:, D:] + bias_E[None, None, D:]
       k_BMD, v_BMD = jnp.split(kv_BME, 2, axis=-1)
     q_BQHK, k_BMHK, v_BMHK = map(self._split_heads, (q_BQD, k_BMD, v_BMD))
     q_BQHK = q_BQHK / jnp.sqrt(jnp.asarray(q_BQHK.shape[-1], q_BQHK.dtype))
@@ -83,6 +84,4 @@ class MultiHeadAttention(nnx.Module):
     return self.out_proj(out_BQHK.reshape(x_BQD.shape))
 
   def _drop(self, weights: jax.Array, key: jax.Array | None) -> jax.Array:
-    if key is None or self.dropout.rate == 0:
-      return weights
-    return self.dropout(weights, rngs=nnx.Rngs(dropout=key))
+    return dropout_lib.dropout(weights, self.dropout_rate, key)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from neural_networks import attention
+from neural_networks import dropout
 from neural_networks import initializers
 
 NORM_TYPES = ('prenorm', 'postnorm')
@@ -47,13 +48,6 @@ def layer_norm(d_model: int, rngs: nnx.Rngs) -> nnx.LayerNorm:
                        rngs=rngs)
 
 
-def _dropout(rate: float, x: jax.Array, key: jax.Array | None) -> jax.Array:
-  if key is None or rate == 0.0:
-    return x
-  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-  return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
-
-
 class EncoderLayer(nnx.Module):
   """Self-attention and a ReLU feed-forward, each with a residual (pre/post-norm)."""
 
@@ -78,17 +72,18 @@ class EncoderLayer(nnx.Module):
     if self.cfg.norm_type == 'prenorm':
       c = None if c_BMD is None else self.norm1(c_BMD)
       y_BQD = self.self_attn(self.norm1(x_BQD), c, mask_BQM, keys[0])
-      x_BQD = x_BQD + _dropout(rate, y_BQD, keys[1])
+      x_BQD = x_BQD + dropout.dropout(y_BQD, rate, keys[1])
       x_BQD = x_BQD + self._feed_forward(self.norm2(x_BQD), keys[2:])
     else:
       y_BQD = self.self_attn(x_BQD, c_BMD, mask_BQM, keys[0])
-      x_BQD = self.norm1(x_BQD + _dropout(rate, y_BQD, keys[1]))
+      x_BQD = self.norm1(x_BQD + dropout.dropout(y_BQD, rate, keys[1]))
       x_BQD = self.norm2(x_BQD + self._feed_forward(x_BQD, keys[2:]))
     return x_BQD
 
   def _feed_forward(self, x_BQD: jax.Array, keys) -> jax.Array:
-    h_BQF = _dropout(self.cfg.dropout, jax.nn.relu(self.linear1(x_BQD)), keys[0])
-    return _dropout(self.cfg.dropout, self.linear2(h_BQF), keys[1])
+    h_BQF = dropout.dropout(jax.nn.relu(self.linear1(x_BQD)), self.cfg.dropout,
+                            keys[0])
+    return dropout.dropout(self.linear2(h_BQF), self.cfg.dropout, keys[1])
 
 
 def make_layers(cfg: LayerConfig, count: int, init_type: str,

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from neural_networks import dropout
 from neural_networks import initializers
 
 
@@ -73,17 +74,16 @@ class RNN(nnx.Module):
     n = len(self.layers)
     keys = [None] * n if key is None else list(jax.random.split(key, n))
     for i, layer in enumerate(self.layers):
-      if i > 0 and keys[i] is not None and self.cfg.dropout > 0:
-        keep_BLH = jax.random.bernoulli(keys[i], 1 - self.cfg.dropout,
-                                        x_BLH.shape)
-        x_BLH = jnp.where(keep_BLH, x_BLH / (1 - self.cfg.dropout), 0.0)
+      if i > 0:
+        x_BLH = dropout.dropout(x_BLH, self.cfg.dropout, keys[i])
       x_BLH = self._run_layer(layer, x_BLH)
     return self.output_projection(x_BLH)
 
   def _run_layer(self, layer: RecurrentLayer, x_BLH: jax.Array) -> jax.Array:
     B, _, H = x_BLH.shape
-    projected_LBE = (x_BLH @ layer.weight_ih[...] + layer.bias_ih[...]
-                     + layer.bias_hh[...]).swapaxes(0, 1)
+    bias_E = layer.bias_ih[...] + layer.bias_hh[...]
+    projected_LBE = (x_BLH @ layer.weight_ih[...]
+                     + bias_E[None, None]).swapaxes(0, 1)
     weight_hh_HE = layer.weight_hh[...]
     zeros_BH = jnp.zeros((B, H), x_BLH.dtype)
     if self.cfg.cell == 'elman':

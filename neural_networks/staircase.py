@@ -163,7 +163,7 @@ class StaircaseTransformer(nnx.Module):
       window_BPCD = jnp.concatenate(
           [window_BPCD[:, 1:], new_chunk_BCD[:, None]], axis=1)
       chunk_P = r - P + 1 + slot_P  # Which chunk each slot holds.
-      position_W = (chunk_P[:, None] * C + offset_C).reshape(W)
+      position_W = (chunk_P[:, None] * C + offset_C[None, :]).reshape(W)
       mask_BWW = (attention.length_mask(length_B, position_W)
                   & attention.causal_mask(position_W, position_W))
       extras, masks = [], []
@@ -172,13 +172,14 @@ class StaircaseTransformer(nnx.Module):
         # let every query see the earlier chunks' states at its own depth.
         depth_P = P - 1 - slot_P
         index_PC = jnp.where((chunk_P >= 0)[:, None] & (chunk_P < N)[:, None],
-                             chunk_P[:, None] * C + offset_C, T)
-        diagonal_BPTD = diagonal_BPTD.at[:, depth_P[:, None], index_PC].set(
+                             chunk_P[:, None] * C + offset_C[None, :], T)
+        depth_PC = jnp.broadcast_to(depth_P[:, None], (P, C))
+        diagonal_BPTD = diagonal_BPTD.at[:, depth_PC, index_PC].set(
             window_BPCD, mode='drop')
         chunk_W = jnp.repeat(chunk_P, C)
-        mask_BWPT = ((depth_W[:, None] == slot_P[None, :])[:, :, None]
-                     & (chunk_T[None, None, :] < chunk_W[:, None, None]))
-        mask_BWPT = mask_BWPT[None] & real_BT[:, None, None, :]
+        mask_WPT = ((depth_W[:, None] == slot_P[None, :])[:, :, None]
+                    & (chunk_T[None, None, :] < chunk_W[:, None, None]))
+        mask_BWPT = mask_WPT[None] & real_BT[:, None, None, :]
         extras.append(diagonal_BPTD.reshape(B, P * T, D))
         masks.append(mask_BWPT.reshape(B, W, P * T))
       if use_cache:
