@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 from absl import app
@@ -32,6 +33,8 @@ from absl import logging
 from experiments import constants
 from experiments import model_factory
 from experiments import original_flags
+from neural_networks import pure
+from tasks import task as task_lib
 from training import curriculum as curriculum_lib
 from training import input_encoding
 from training import range_evaluation
@@ -182,6 +185,66 @@ def _flag_values() -> dict[str, object]:
   return {name: FLAGS[name].value for name in names}
 
 
+class Setup(NamedTuple):
+  """Everything a run needs, built from the flags."""
+
+  task: task_lib.Task
+  encoding: input_encoding.InputEncoding
+  models: dict[str, pure.PureModel]
+  model_configs: dict[str, str]
+  train_config: training.TrainConfig
+  curriculum: curriculum_lib.Curriculum
+  final_mode: str  # The mode of the last training step (evaluated).
+  protocol: str  # The resolved evaluation protocol.
+
+
+def build_setup(seed: int) -> Setup:
+  """Task, models, training and evaluation settings from the flag values."""
+  f = original_flags
+  task = constants.build_task(f.TASK.value, **f.task_kwargs())
+  encoding = input_encoding.InputEncoding(bool(f.INCLUDE_EOS.value),
+                                          f.COMPUTATION_STEPS_MULT.value)
+  model_flags = f.model_flags()
+  staircase_arch = model_factory.is_staircase(model_flags)
+  modes = (('parallel',) if f.SECOND_TRAINING_STEPS.value == 0 else
+           ('parallel', 'staircase') if f.TRAIN_STEPS.value > 0 else
+           ('staircase',))
+  vocab_size = encoding.vocab_size(task)
+  try:
+    models = model_factory.build_models(model_flags, vocab_size,
+                                        task.output_size, modes)
+    model_configs = {mode: repr(model_factory.model_config(
+        model_flags, vocab_size, task.output_size,
+        mode if staircase_arch else 'staircase')) for mode in models}
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  train_config = training.TrainConfig(
+      seed=seed, batch_size=f.BATCH_SIZE.value,
+      train_steps=f.TRAIN_STEPS.value,
+      second_training_steps=f.SECOND_TRAINING_STEPS.value,
+      learning_rate=f.LR.value, weight_decay=f.WD.value,
+      adam_beta1_inv=f.ADAM_BETA1_INV.value, validate=f.VALIDATE.value,
+      validation_length=f.VALIDATION_LENGTH.value or f.SEQUENCE_LENGTH.value,
+      validate_every=_VALIDATE_EVERY.value, log_every=_LOG_FREQUENCY.value,
+      checkpoint_every=_CHECKPOINT_EVERY.value,
+      length_multiple=(model_flags.fix_staircase_size_forward
+                       if 'staircase' in models else 1))
+  curriculum = curriculum_lib.UniformCurriculum(
+      tuple(range(1, f.SEQUENCE_LENGTH.value + 1)))
+  final_mode = training.mode_at(train_config.total_steps - 1, train_config,
+                                models)
+  protocol = _EVAL_PROTOCOL.value
+  prefix_ok = not encoding.include_eos and (
+      model_flags.is_causal or model_flags.architecture in ('rnn', 'lstm'))
+  if protocol == 'prefix' and not prefix_ok:
+    raise ConfigError('--eval_protocol=prefix needs a causal model'
+                      ' (--is_causal=1, or an RNN) and --include_eos=0.')
+  if protocol == 'auto':
+    protocol = 'prefix' if prefix_ok else 'seed'
+  return Setup(task, encoding, models, model_configs, train_config,
+               curriculum, final_mode, protocol)
+
+
 def run() -> dict[str, object]:
   """Trains, evaluates and writes the run folder; returns eval.json's content."""
   _apply_preset()
@@ -210,61 +273,21 @@ def run() -> dict[str, object]:
   if seed is None:
     seed = int.from_bytes(os.urandom(4), 'little') % 2**31
 
-  task = constants.build_task(f.TASK.value, **f.task_kwargs())
-  encoding = input_encoding.InputEncoding(bool(f.INCLUDE_EOS.value),
-                                          f.COMPUTATION_STEPS_MULT.value)
+  setup = build_setup(seed)
+  task, encoding, models = setup.task, setup.encoding, setup.models
+  train_config, protocol = setup.train_config, setup.protocol
   model_flags = f.model_flags()
-  staircase_arch = model_factory.is_staircase(model_flags)
-  modes = (('parallel',) if f.SECOND_TRAINING_STEPS.value == 0 else
-           ('parallel', 'staircase') if f.TRAIN_STEPS.value > 0 else
-           ('staircase',))
-  try:
-    models = model_factory.build_models(
-        model_flags, encoding.vocab_size(task), task.output_size, modes)
-    model_config = {mode: model_factory.model_config(
-        model_flags, encoding.vocab_size(task), task.output_size,
-        mode if staircase_arch else 'staircase') for mode in models}
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  if not staircase_arch:
-    models = {'default': models['default']}
-  validation_length = f.VALIDATION_LENGTH.value or f.SEQUENCE_LENGTH.value
-  train_config = training.TrainConfig(
-      seed=seed, batch_size=f.BATCH_SIZE.value,
-      train_steps=f.TRAIN_STEPS.value,
-      second_training_steps=f.SECOND_TRAINING_STEPS.value,
-      learning_rate=f.LR.value, weight_decay=f.WD.value,
-      adam_beta1_inv=f.ADAM_BETA1_INV.value, validate=f.VALIDATE.value,
-      validation_length=validation_length,
-      validate_every=_VALIDATE_EVERY.value, log_every=_LOG_FREQUENCY.value,
-      checkpoint_every=_CHECKPOINT_EVERY.value,
-      length_multiple=(model_flags.fix_staircase_size_forward
-                       if staircase_arch and 'staircase' in models else 1))
-  curriculum = curriculum_lib.UniformCurriculum(
-      tuple(range(1, f.SEQUENCE_LENGTH.value + 1)))
-  final_mode = training.mode_at(train_config.total_steps - 1, train_config,
-                                models)
-  protocol = _EVAL_PROTOCOL.value
-  prefix_ok = (not encoding.include_eos and
-               (model_flags.is_causal or model_flags.architecture in
-                ('rnn', 'lstm')))
-  if protocol == 'prefix' and not prefix_ok:
-    raise ConfigError('--eval_protocol=prefix needs a causal model'
-                      ' (--is_causal=1, or an RNN) and --include_eos=0.')
-  if protocol == 'auto':
-    protocol = 'prefix' if prefix_ok else 'seed'
-
   os.makedirs(run_dir, exist_ok=True)
   results.write_json(config_path, {
       'flags': flag_values, 'seed': seed, 'run_name': run_name,
-      'task': repr(task), 'model_config': {k: repr(v) for k, v in
-                                           model_config.items()},
+      'task': repr(task), 'model_config': setup.model_configs,
       'train_config': vars(train_config), 'eval_protocol': protocol,
       'jax_version': jax.__version__, 'backend': jax.default_backend()})
   print(f'Run folder: {run_dir}')
   log_fn = _make_loggers(run_dir, run_name, flag_values)
   start = time.perf_counter()
-  result = training.train(task, models, encoding, curriculum, train_config,
+  result = training.train(task, models, encoding, setup.curriculum,
+                          train_config,
                           run_dir=run_dir, progress=_PROGRESS.value,
                           log_fn=log_fn)
   train_seconds = time.perf_counter() - start
@@ -272,7 +295,7 @@ def run() -> dict[str, object]:
   start = time.perf_counter()
   evaluate = (range_evaluation.evaluate_prefix if protocol == 'prefix'
               else range_evaluation.evaluate_exact)
-  accuracy_L = evaluate(models[final_mode], result.eval_params, task,
+  accuracy_L = evaluate(models[setup.final_mode], result.eval_params, task,
                         encoding, f.TEST_LENGTH.value)
   eval_seconds = time.perf_counter() - start
   summary = range_evaluation.summarize(accuracy_L, f.SEQUENCE_LENGTH.value)

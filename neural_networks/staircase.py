@@ -58,6 +58,7 @@ class StaircaseConfig:
   mode: str = 'staircase'  # 'parallel' or 'staircase'
   kv_from_group_input: bool = True  # False: a standard per-layer stack.
   init_type: str = 'pytorch'  # --init_type: 'pytorch' (copies) or 'independent'.
+  scan_unroll: int = 1  # Rows per loop iteration (speed only).
 
   def __post_init__(self):
     if self.input_size < 1 or self.output_size < 1:
@@ -157,15 +158,22 @@ class StaircaseTransformer(nnx.Module):
     real_BT = position_T[None, :] < length_B[:, None]
     use_cache, use_diagonal = cfg.cache_steps != 0, cfg.diagonal
 
+    # Every row's window mask, built at once outside the loop: a key is a
+    # real token at or before the query (slot s of row r holds chunk
+    # r - P + 1 + s, so positions are absolute).
+    row_R = jnp.arange(rows)
+    position_RW = ((row_R[:, None, None] - P + 1 + slot_P[None, :, None]) * C
+                   + offset_C[None, None, :]).reshape(rows, W)
+    mask_RBWW = jax.vmap(
+        lambda position_W: attention.length_mask(length_B, position_W)
+        & attention.causal_mask(position_W, position_W))(position_RW)
+
     def row(carry, xs):
       window_BPCD, emitted_BTD, diagonal_BPTD = carry
-      r, new_chunk_BCD, row_key = xs
+      r, new_chunk_BCD, mask_BWW, row_key = xs
       window_BPCD = jnp.concatenate(
           [window_BPCD[:, 1:], new_chunk_BCD[:, None]], axis=1)
       chunk_P = r - P + 1 + slot_P  # Which chunk each slot holds.
-      position_W = (chunk_P[:, None] * C + offset_C[None, :]).reshape(W)
-      mask_BWW = (attention.length_mask(length_B, position_W)
-                  & attention.causal_mask(position_W, position_W))
       extras, masks = [], []
       if use_diagonal:
         # Record each slot's input as its chunk's state at that depth, then
@@ -208,6 +216,7 @@ class StaircaseTransformer(nnx.Module):
              zeros(B, P, T, D) if use_diagonal else None)
     row_keys = None if key is None else jax.random.split(key, rows)
     _, finished_RBCD = jax.lax.scan(
-        row, carry, (jnp.arange(rows), chunk_RBCD, row_keys))
+        row, carry, (row_R, chunk_RBCD, mask_RBWW, row_keys),
+        unroll=cfg.scan_unroll)
     out_BTD = finished_RBCD[P - 1:].swapaxes(0, 1).reshape(B, T, D)
     return out_BTD[:, :L]

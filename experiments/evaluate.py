@@ -1,0 +1,100 @@
+"""CLI: re-evaluate a saved run at other lengths or with another protocol.
+
+  python experiments/evaluate.py --run_dir=out/<run_name> --test_length=1000 \
+    --eval_protocol=seed
+
+Rebuilds the task and model from the run's config.json, restores the
+evaluated checkpoint (the best-validated one when the run validated, else the
+latest) and writes eval_<protocol>_L<test_length>.json and its plot into the
+run folder. Flags given here (e.g. --test_length) override the saved ones.
+"""
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import jax
+from absl import app
+from absl import flags
+from absl import logging
+
+from experiments import example
+from experiments import original_flags
+from training import checkpointing
+from training import optimizers
+from training import range_evaluation
+from training import results
+from training import train_step as train_step_lib
+
+FLAGS = flags.FLAGS
+_RUN_DIR = flags.DEFINE_string('run_dir', None, 'A run folder of example.py.')
+_CHECKPOINT = flags.DEFINE_enum(
+    'checkpoint', 'auto', ['auto', 'best', 'latest'],
+    "Which checkpoint: 'auto' is best when the run validated, else latest.")
+
+
+def evaluate_run() -> dict[str, object]:
+  run_dir = _RUN_DIR.value
+  config_path = os.path.join(run_dir or '', 'config.json')
+  if not run_dir or not os.path.exists(config_path):
+    raise example.ConfigError(f'--run_dir={run_dir!r} holds no config.json.')
+  with open(config_path) as f:
+    saved = json.load(f)
+  for name, value in saved['flags'].items():
+    if name in FLAGS and not FLAGS[name].present:
+      FLAGS[name].value = value
+  example._check_flags()  # pylint: disable=protected-access
+  setup = example.build_setup(saved['seed'])
+  model = setup.models[setup.final_mode]
+  optimizer = optimizers.make_optimizer(
+      original_flags.LR.value, original_flags.WD.value,
+      original_flags.ADAM_BETA1_INV.value)
+  like = train_step_lib.init_state(model, optimizer, jax.random.key(0))
+  checkpointer = checkpointing.Checkpointer(os.path.join(run_dir,
+                                                         'checkpoints'))
+  use_best = _CHECKPOINT.value == 'best' or (
+      _CHECKPOINT.value == 'auto' and checkpointer.best_step() is not None)
+  step = checkpointer.best_step() if use_best else checkpointer.latest_step()
+  if step is None:
+    raise example.ConfigError(f'{run_dir} has no {"best" if use_best else ""}'
+                              ' checkpoint to evaluate.')
+  params = checkpointer.restore(like, best=use_best).params
+  checkpointer.close()
+  test_length = original_flags.TEST_LENGTH.value
+  evaluate = (range_evaluation.evaluate_prefix if setup.protocol == 'prefix'
+              else range_evaluation.evaluate_exact)
+  start = time.perf_counter()
+  accuracy_L = evaluate(model, params, setup.task, setup.encoding,
+                        test_length)
+  summary = range_evaluation.summarize(
+      accuracy_L, original_flags.SEQUENCE_LENGTH.value)
+  payload = {**summary.to_json(), 'protocol': setup.protocol,
+             'eval_step': step, 'test_length': test_length,
+             'training_length': original_flags.SEQUENCE_LENGTH.value,
+             'eval_seconds': time.perf_counter() - start}
+  stem = f'eval_{setup.protocol}_L{test_length}'
+  results.write_json(os.path.join(run_dir, f'{stem}.json'), payload)
+  results.plot_accuracy_vs_length(
+      os.path.join(run_dir, f'{stem}.png'),
+      [(f'step {step}', accuracy_L)], original_flags.SEQUENCE_LENGTH.value,
+      f'{original_flags.TASK.value}: {os.path.basename(run_dir)}')
+  example._print_summary(payload, accuracy_L, run_dir)  # pylint: disable=protected-access
+  return payload
+
+
+def main(argv: Sequence[str]) -> None:
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    example._fail(f'unexpected arguments: {" ".join(argv[1:])}')  # pylint: disable=protected-access
+  try:
+    evaluate_run()
+  except example.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)
