@@ -1,7 +1,6 @@
-"""Property tests of the staircase Transformer against a row-by-row reference."""
+"""Property tests of the staircase Transformer, and a row-by-row reference."""
 
 import dataclasses
-import functools
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -23,23 +22,6 @@ _V, _O = 3, 2  # Input vocabulary and output classes of the tiny models.
 _B = 2
 
 
-def _lenient(fn):
-  """Runs `fn` with implicit rank promotion allowed.
-
-  The library's attention/mask code broadcasts `(B, Q, E) + (E,)` and
-  `(B, 1, M) & (Q, M)` implicitly, which the test setting above rejects
-  (reported; `models_test.RankPromotionTest` fails until it is fixed). Only
-  calls into the library are wrapped, so this file's own code stays checked.
-  """
-
-  @functools.wraps(fn)
-  def wrapped(*args, **kwargs):
-    with jax.numpy_rank_promotion('allow'):
-      return fn(*args, **kwargs)
-
-  return wrapped
-
-
 def _config(**overrides) -> staircase.StaircaseConfig:
   base = dict(input_size=_V, output_size=_O, d_model=8, num_heads=2,
               group_size=2, num_recurrent_calls=2, chunk_size=2)
@@ -47,9 +29,8 @@ def _config(**overrides) -> staircase.StaircaseConfig:
 
 
 def _pure(cfg: staircase.StaircaseConfig) -> pure.PureModel:
-  model = pure.from_nnx(
+  return pure.from_nnx(
       lambda rngs: staircase.StaircaseTransformer(cfg, rngs=rngs))
-  return pure.PureModel(_lenient(model.init), _lenient(model.apply))
 
 
 def _module(cfg: staircase.StaircaseConfig,
@@ -59,8 +40,7 @@ def _module(cfg: staircase.StaircaseConfig,
 
 def _jit_call(model: nnx.Module, input_BL: jax.Array) -> jax.Array:
   graphdef, params = nnx.split(model, nnx.Param)
-  return jax.jit(_lenient(lambda p, x: nnx.merge(graphdef, p)(x)))(params,
-                                                                  input_BL)
+  return jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))(params, input_BL)
 
 
 def _tokens(seed: int, B: int, L: int) -> jax.Array:
@@ -110,7 +90,7 @@ def _np_attention(attn, x_BQD: np.ndarray, c_BMD: np.ndarray,
 
 def _np_group(group: layers.Group, x_BQD: np.ndarray,
               extra_BED: np.ndarray | None, mask_BQM: np.ndarray) -> np.ndarray:
-  """The README's group: every layer's keys/values are `[extra; group input]`."""
+  """The README's group: each layer's keys/values are `[extra; group input]`."""
   c_BMD = x_BQD if extra_BED is None else np.concatenate([extra_BED, x_BQD], 1)
   for layer in group.layers:
     feed_forward = lambda y: (
@@ -155,7 +135,7 @@ def _reference_logits(model: staircase.StaircaseTransformer,
       active.append((r, chunks[r]))
     depths = [r - k for k, _ in active]  # Group passes each has had.
     sizes = [x.shape[1] for _, x in active]
-    extras, column_kinds = [], []  # Kind: the depth of a diagonal key; -1 cache.
+    extras, column_kinds = [], []  # A diagonal key's depth; -1 for cache.
     if cfg.diagonal:
       for depth in sorted(set(depths)):  # Depths no chunk holds are left out.
         for x in diagonal[depth]:
@@ -195,21 +175,21 @@ def _reference_logits(model: staircase.StaircaseTransformer,
 
 
 @st.composite
-def _staircase_cases(draw, max_length=11, max_calls=4, diagonal=None):
-  length = draw(st.integers(1, max_length))
+def _staircase_cases(draw):
+  length = draw(st.integers(1, 11))
   cfg = _config(
       chunk_size=draw(st.integers(1, 4)),
-      num_recurrent_calls=draw(st.integers(1, max_calls)),
+      num_recurrent_calls=draw(st.integers(1, 4)),
       group_size=draw(st.integers(1, 2)),
       cache_steps=draw(st.sampled_from([0, 1, 2, -1])),
-      diagonal=draw(st.booleans()) if diagonal is None else diagonal,
+      diagonal=draw(st.booleans()),
       norm_type=draw(st.sampled_from(layers.NORM_TYPES)))
   return cfg, length, draw(st.integers(0, 2**16))
 
 
 class StaircaseEqualsParallelTest(chex.TestCase):
 
-  @hypothesis.settings(max_examples=12, deadline=None)
+  @hypothesis.settings(max_examples=8, deadline=None)
   @hypothesis.given(data=st.data())
   def test_one_chunk_equals_parallel_mode(self, data):
     length = data.draw(st.integers(1, 8), 'L')
@@ -225,38 +205,38 @@ class StaircaseEqualsParallelTest(chex.TestCase):
     parallel = _pure(dataclasses.replace(cfg, mode='parallel'))
     params = _perturb_params(stair.init(jax.random.key(seed)), seed)
     input_BL = _tokens(seed, _B, length)
-    stair_BLO = stair.apply(params, input_BL, None, None)
+    stair_BLO = jax.jit(stair.apply)(params, input_BL, None, None)
     chex.assert_shape(stair_BLO, (_B, length, _O))
     chex.assert_trees_all_close(
-        stair_BLO, parallel.apply(params, input_BL, None, None), atol=1e-6,
-        rtol=0)
+        stair_BLO, jax.jit(parallel.apply)(params, input_BL, None, None),
+        atol=1e-6, rtol=0)
 
   def test_several_chunks_differ_from_parallel_mode(self):
     # Guards the test above against a staircase mode that is parallel mode.
     cfg = _config(chunk_size=2, num_recurrent_calls=2)
     params = _pure(cfg).init(jax.random.key(0))
     input_BL = _tokens(1, _B, 6)
-    diff = jnp.abs(
-        _pure(cfg).apply(params, input_BL, None, None)
-        - _pure(dataclasses.replace(cfg, mode='parallel')).apply(
-            params, input_BL, None, None))
+    parallel = _pure(dataclasses.replace(cfg, mode='parallel'))
+    diff = jnp.abs(jax.jit(_pure(cfg).apply)(params, input_BL, None, None)
+                   - jax.jit(parallel.apply)(params, input_BL, None, None))
     self.assertGreater(float(diff.max()), 1e-3)
 
 
 class StaircaseReferenceTest(chex.TestCase):
 
-  @parameterized.product(norm_type=layers.NORM_TYPES, num_extra=[0, 3])
+  @parameterized.parameters(('prenorm', 3), ('postnorm', 0))
   def test_numpy_group_matches_model_group(self, norm_type, num_extra):
     model = _perturbed_module(_config(group_size=2, norm_type=norm_type))
     Q, D = 5, model.cfg.d_model
     x_BQD, extra_BED = (
-        jax.random.normal(jax.random.key(n), (_B, n, D)) for n in (Q, num_extra))
+        jax.random.normal(jax.random.key(n), (_B, n, D))
+        for n in (Q, num_extra))
     mask_BQM = jax.random.bernoulli(jax.random.key(2), 0.6,
                                     (_B, Q, num_extra + Q))
     mask_BQM |= jnp.eye(Q, num_extra + Q, num_extra, dtype=bool)[None]
     extra = extra_BED if num_extra else None
     chex.assert_trees_all_close(
-        _lenient(model.group)(x_BQD, extra, mask_BQM),
+        model.group(x_BQD, extra, mask_BQM),
         _np_group(model.group, np.asarray(x_BQD, np.float64),
                   None if extra is None else np.asarray(extra, np.float64),
                   np.asarray(mask_BQM)),
@@ -266,15 +246,12 @@ class StaircaseReferenceTest(chex.TestCase):
       # name, L, C, P, G, cache, diagonal, norm
       ('p1_c1', 5, 1, 1, 1, 0, False, 'prenorm'),
       ('p1_c3_cache1', 8, 3, 1, 2, 1, False, 'postnorm'),
-      ('p2_c3_cache1', 10, 3, 2, 2, 1, False, 'postnorm'),
       ('p2_c4_cache2', 9, 4, 2, 1, 2, False, 'prenorm'),
-      ('p3_c2_cache2', 11, 2, 3, 1, 2, False, 'prenorm'),
+      ('p3_c2_cache2', 11, 2, 3, 1, 2, False, 'postnorm'),
       ('p3_c4_cache_all', 11, 4, 3, 2, -1, False, 'postnorm'),
       ('p4_c3_cache_all', 11, 3, 4, 2, -1, False, 'prenorm'),
-      ('p4_c1_cache1', 5, 1, 4, 1, 1, False, 'postnorm'),
       ('short_single_chunk', 2, 3, 2, 2, 1, False, 'prenorm'),
-      ('diagonal_p2_cache1', 9, 2, 2, 2, 1, True, 'postnorm'),
-      ('diagonal_p4_c1_cache2', 6, 1, 4, 1, 2, True, 'prenorm'),
+      ('diagonal_p4_c1_cache2', 6, 1, 4, 1, 2, True, 'postnorm'),
   )
   def test_matches_row_by_row_reference(self, length, chunk_size, calls,
                                         group_size, cache_steps, diagonal,
@@ -289,7 +266,7 @@ class StaircaseReferenceTest(chex.TestCase):
     chex.assert_trees_all_close(logits_BLO, _reference_logits(model, input_BL),
                                 atol=1e-5, rtol=0)
 
-  @hypothesis.settings(max_examples=10, deadline=None)
+  @hypothesis.settings(max_examples=8, deadline=None)
   @hypothesis.given(case=_staircase_cases())
   def test_matches_reference_on_random_configs(self, case):
     cfg, length, seed = case
@@ -303,7 +280,8 @@ class StaircaseReferenceTest(chex.TestCase):
   def test_diagonal_matches_reference_and_changes_later_chunks(self, calls):
     C, L = 2, 7
     cfg = _config(chunk_size=C, num_recurrent_calls=calls, diagonal=True,
-                  cache_steps=1 if calls % 2 else 0)
+                  cache_steps=(1, 0, 2, -1)[calls - 1],
+                  norm_type=('prenorm', 'postnorm')[calls % 2])
     model = _perturbed_module(cfg, seed=calls)
     input_BL = _tokens(calls, _B, L)
     logits_BLO = _jit_call(model, input_BL)
@@ -350,27 +328,26 @@ class StaircaseChunkPropertiesTest(chex.TestCase):
     for overrides in (dict(num_recurrent_calls=2),
                       dict(num_recurrent_calls=1, cache_steps=1)):
       model = _pure(_config(chunk_size=2, **overrides))
-      params = model.init(jax.random.key(0))
-      diff = jnp.abs(model.apply(params, input_BL, None, None)
-                     - model.apply(params, changed_BL, None, None))[:, 2:]
+      params, apply = model.init(jax.random.key(0)), jax.jit(model.apply)
+      diff = jnp.abs(apply(params, input_BL, None, None)
+                     - apply(params, changed_BL, None, None))[:, 2:]
       self.assertGreater(float(diff.max()), 1e-4, msg=str(overrides))
 
-  @parameterized.product(calls=[1, 2], diagonal=[False, True])
-  def test_cache_all_equals_a_cache_of_every_chunk(self, calls, diagonal):
+  @parameterized.parameters((1, False, 4), (2, True, 9))
+  def test_cache_all_equals_a_cache_of_every_chunk(self, calls, diagonal, k):
     C, L = 2, 7  # Four chunks.
     cfg = _config(chunk_size=C, num_recurrent_calls=calls, diagonal=diagonal,
                   cache_steps=-1)
     params = _perturb_params(_pure(cfg).init(jax.random.key(calls)), 1)
     input_BL = _tokens(calls, _B, L)
-    all_BLO = _pure(cfg).apply(params, input_BL, None, None)
-    for k in (4, 5, 9):
-      chex.assert_trees_all_close(
-          all_BLO,
-          _pure(dataclasses.replace(cfg, cache_steps=k)).apply(
-              params, input_BL, None, None),
-          atol=1e-6, rtol=0)
+    all_BLO = jax.jit(_pure(cfg).apply)(params, input_BL, None, None)
+    chex.assert_trees_all_close(
+        all_BLO,
+        jax.jit(_pure(dataclasses.replace(cfg, cache_steps=k)).apply)(
+            params, input_BL, None, None),
+        atol=1e-6, rtol=0)
     # A shorter cache forgets the oldest chunks, so "all" is not vacuous.
-    one_BLO = _pure(dataclasses.replace(cfg, cache_steps=1)).apply(
+    one_BLO = jax.jit(_pure(dataclasses.replace(cfg, cache_steps=1)).apply)(
         params, input_BL, None, None)
     self.assertGreater(float(jnp.abs(all_BLO - one_BLO)[:, 2 * C:].max()),
                        1e-5)
@@ -429,8 +406,9 @@ class StaircaseInitTest(chex.TestCase):
     first, *rest = self._layer_params('independent')
     for other in rest:
       for name in ('in_proj', 'out_proj'):
-        self.assertFalse(np.array_equal(first['self_attn'][name]['kernel'][...],
-                                        other['self_attn'][name]['kernel'][...]))
+        self.assertFalse(np.array_equal(
+            first['self_attn'][name]['kernel'][...],
+            other['self_attn'][name]['kernel'][...]))
       for name in ('linear1', 'linear2'):
         self.assertFalse(np.array_equal(first[name]['kernel'][...],
                                         other[name]['kernel'][...]))
