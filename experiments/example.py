@@ -316,12 +316,18 @@ def run() -> dict[str, object]:
 
 
 def _make_loggers(run_dir, run_name, flag_values):
-  loggers = []
+  loggers, wandb = [], None
   if original_flags.USE_WANDB.value:
     try:
       import wandb  # pylint: disable=g-import-not-at-top
     except ImportError:
-      raise ConfigError('--use_wandb needs `pip install wandb`.') from None
+      # Published sweep commands pass --use_wandb; they still run, logging to
+      # the run folder only.
+      print('warning: --use_wandb ignored: wandb is not installed'
+            ' (pip install wandb); metrics are in metrics.jsonl.',
+            file=sys.stderr)
+      wandb = None
+  if wandb is not None:
     wandb_run = wandb.init(
         project=original_flags.WANDB_PROJECT.value,
         group=original_flags.WANDB_GROUP.value,

@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,7 +66,7 @@ def plot_accuracy_vs_length(path: str, curves: Sequence[tuple[str, Sequence[floa
   ax.set_xlabel('string length')
   ax.set_ylabel('accuracy')
   ax.set_ylim(0, 1.02)
-  ax.set_title(title)
+  ax.set_title('\n'.join(textwrap.wrap(title, 80)), fontsize=8)
   ax.legend(loc='lower left', fontsize=8)
   ax.grid(alpha=0.3)
   fig.tight_layout()
