@@ -60,7 +60,7 @@ def evaluate_run() -> dict[str, object]:
   if step is None:
     raise example.ConfigError(f'{run_dir} has no {"best" if use_best else ""}'
                               ' checkpoint to evaluate.')
-  params = checkpointer.restore(like, best=use_best).params
+  params = checkpointer.restore(like, best=use_best)[0].params
   checkpointer.close()
   test_length = original_flags.TEST_LENGTH.value
   evaluate = (range_evaluation.evaluate_prefix if setup.protocol == 'prefix'

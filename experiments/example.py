@@ -265,7 +265,8 @@ def run() -> dict[str, object]:
   if os.path.exists(config_path):
     saved = _load_json(config_path)
     comparable = lambda d: {k: v for k, v in d.items()
-                            if k not in ('seed', 'progress', 'overwrite')}
+                            if k not in ('seed', 'progress', 'overwrite',
+                                         'out_dir')}
     if comparable(saved['flags']) != comparable(flag_values):
       raise ConfigError(f'{run_dir} holds a run with different flags; pass'
                         ' --overwrite or choose another --run_name.')

@@ -1,6 +1,7 @@
 """Orbax checkpoints of a TrainState: periodic ones to resume from, and the best one."""
 
 import os
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -31,21 +32,27 @@ class Checkpointer:
   def best_step(self) -> int | None:
     return self._best.latest_step()
 
-  def save(self, state: train_step_lib.TrainState, best: bool = False) -> None:
+  def save(self, state: train_step_lib.TrainState, best: bool = False,
+           extra: dict[str, Any] | None = None) -> None:
+    """Saves `state` and a small JSON dict `extra` (e.g. unlogged metrics)."""
     manager = self._best if best else self._latest
     step = int(state.step)
     if manager.latest_step() == step:
       return
-    manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    manager.save(step, force=True, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        extra=ocp.args.JsonSave(extra or {})))
     manager.wait_until_finished()
 
-  def restore(self, like: train_step_lib.TrainState,
-              best: bool = False) -> train_step_lib.TrainState:
-    """The latest (or best) checkpoint, with the structure and dtypes of `like`."""
+  def restore(self, like: train_step_lib.TrainState, best: bool = False
+              ) -> tuple[train_step_lib.TrainState, dict[str, Any]]:
+    """The latest (or best) checkpoint's state, shaped like `like`, and extra."""
     manager = self._best if best else self._latest
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-    return manager.restore(manager.latest_step(),
-                           args=ocp.args.StandardRestore(abstract))
+    restored = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract),
+        extra=ocp.args.JsonRestore()))
+    return restored.state, dict(restored.extra or {})
 
   def close(self) -> None:
     self._latest.close()

@@ -102,10 +102,27 @@ class TrainResult:
   steps_per_second: float
 
 
-def _all_finite(tree) -> bool:
+@jax.jit
+def _finite(tree) -> jax.Array:
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(x.dtype, jnp.inexact)]
-  return bool(jnp.all(jnp.stack(leaves))) if leaves else True
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def _all_finite(tree) -> bool:
+  return bool(_finite(tree))
+
+
+def _add_pending(unlogged: dict[str, float],
+                 pending: list[dict[str, jax.Array]]) -> dict[str, float]:
+  """`unlogged` plus the (fetched) metrics of the steps in `pending`."""
+  host = jax.device_get(pending)
+  # Float64 sums of float32 values are exact here, so the grouping of steps
+  # (which differs when a run is resumed) never changes the logged means.
+  return {'loss': unlogged['loss'] + sum(float(m['loss']) for m in host),
+          'accuracy': (unlogged['accuracy']
+                       + sum(float(m['accuracy']) for m in host)),
+          'steps': unlogged['steps'] + len(host)}
 
 
 def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
@@ -128,11 +145,15 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
                                     jax.random.key(config.seed))
   checkpointer = metrics_log = None
   best_accuracy, best_step = None, None
+  # Sums over the steps since the last log line; checkpointed so that a
+  # resumed run logs the same averages as an uninterrupted one.
+  unlogged = {'loss': 0.0, 'accuracy': 0.0, 'steps': 0}
   if run_dir is not None:
     checkpointer = checkpointing.Checkpointer(f'{run_dir}/checkpoints')
     metrics_log = results.MetricsLog(f'{run_dir}/metrics.jsonl')
     if checkpointer.latest_step() is not None:
-      state = checkpointer.restore(state)
+      state, extra = checkpointer.restore(state)
+      unlogged = extra.get('unlogged', unlogged)
       print(f'Resuming from step {int(state.step)}')
       metrics_log.truncate_after(int(state.step))
       best_accuracy, best_step = _best_so_far(metrics_log.path, int(state.step))
@@ -186,16 +207,17 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
       is_last = done == total
       record = None
       if done % config.log_every == 0 or is_last:
-        host = jax.device_get(pending)
+        unlogged = _add_pending(unlogged, pending)
         pending = []
         elapsed = time.perf_counter() - interval_start
         record = {
             'step': done,
-            'train_loss': float(np.mean([m['loss'] for m in host])),
-            'train_accuracy': float(np.mean([m['accuracy'] for m in host])),
+            'train_loss': unlogged['loss'] / unlogged['steps'],
+            'train_accuracy': unlogged['accuracy'] / unlogged['steps'],
             'steps_per_second': interval_steps / max(elapsed, 1e-9),
             'mode': mode,
         }
+        unlogged = {'loss': 0.0, 'accuracy': 0.0, 'steps': 0}
         interval_start, interval_steps = time.perf_counter(), 0
         if not math.isfinite(record['train_loss']):
           raise TrainingDiverged(
@@ -224,12 +246,14 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
           raise TrainingDiverged(
               f'Non-finite parameters at step {done}; the last good'
               ' checkpoint is kept. Try a smaller --lr.')
-        checkpointer.save(state)
+        unlogged = _add_pending(unlogged, pending)
+        pending = []
+        checkpointer.save(state, extra={'unlogged': unlogged})
       bar.update(1)
   except KeyboardInterrupt:
     if checkpointer is not None and _all_finite(state.params):
-      jax.block_until_ready(state)
-      checkpointer.save(state)
+      checkpointer.save(state, extra={
+          'unlogged': _add_pending(unlogged, pending)})
       print(f'\nInterrupted: saved a checkpoint at step {int(state.step)}.')
     raise
   finally:
@@ -237,7 +261,7 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
   steps_per_second = steps_run / max(time.perf_counter() - run_start, 1e-9)
   eval_params, eval_step = state.params, int(state.step)
   if config.validate and checkpointer is not None and checkpointer.best_step():
-    eval_params = checkpointer.restore(state, best=True).params
+    eval_params = checkpointer.restore(state, best=True)[0].params
     eval_step = checkpointer.best_step()
   elif config.validate and best_step is not None:
     eval_step = best_step  # Without a run folder, the final params stand in.

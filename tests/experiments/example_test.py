@@ -1,0 +1,407 @@
+"""End-to-end tests of the training CLI, experiments/example.py."""
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from absl import flags
+from absl.testing import absltest
+from absl.testing import parameterized
+import numpy as np
+from PIL import Image
+
+from experiments import constants
+from experiments import example
+
+FLAGS = flags.FLAGS
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+_SCRIPT = os.path.join(_REPO, 'experiments', 'example.py')
+_RESULT_FILES = ('config.json', 'metrics.jsonl', 'eval.json',
+                 'accuracy_vs_length.png', 'checkpoints')
+_TIMING_KEYS = ('steps_per_second', 'train_seconds', 'eval_seconds')
+
+# The original README command shrunk, in the sweep files' style: original
+# flag names, space-separated values mixed with `--flag=value`.
+_README_STAIRCASE = (
+    '--task', 'parity_check', '--architecture', 'my_staircase',
+    '--is_causal', '1', '--include_eos', '0', '--validate',
+    '--batch_size=16', '--embed_size=16', '--num_heads=2', '--lr=1e-3',
+    '--wd', '1e-2',
+    '--second_training_steps=20', '--fix_staircase_size_forward=2',
+    '--num_recurrent_calls=2', '--group_size=2', '--sequence_length', '6',
+    '--test_length', '12')
+# Sweep files pass --use_wandb; without wandb installed the run goes on with
+# a warning (with it, wandb would log, which tests avoid).
+_HAS_WANDB = importlib.util.find_spec('wandb') is not None
+_WANDB = () if _HAS_WANDB else ('--use_wandb',)
+# Our cadence flags: 21 steps, checkpoints at 7, 14, 21 (the last two kept),
+# log lines at 7, 14, 21, validations at 10, 20, 21.
+_CADENCE = ('--log_frequency', '7', '--checkpoint_every', '7',
+            '--validate_every', '10', '--progress=false')
+
+_cache_dir = None
+
+
+def setUpModule():
+  # The runs share a persistent compilation cache (JAX reads these variables),
+  # so a repeated configuration is not compiled again. It only saves time.
+  global _cache_dir
+  _cache_dir = tempfile.mkdtemp()
+
+
+def tearDownModule():
+  shutil.rmtree(_cache_dir, ignore_errors=True)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+  env = dict(os.environ,
+             JAX_COMPILATION_CACHE_DIR=_cache_dir,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
+  return subprocess.run([sys.executable, _SCRIPT, *args], cwd=_REPO, env=env,
+                        capture_output=True, text=True, timeout=600,
+                        check=False)
+
+
+def _tempdir(test: absltest.TestCase) -> str:
+  """A fresh folder removed after `test` (works under pytest and absltest)."""
+  path = tempfile.mkdtemp()
+  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
+def _only_run_dir(out_dir: str) -> str:
+  (name,) = os.listdir(out_dir)
+  return os.path.join(out_dir, name)
+
+
+def _load_json(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _metrics(run_dir: str) -> list[dict[str, object]]:
+  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _without_timing(record):
+  if isinstance(record, list):
+    return [_without_timing(r) for r in record]
+  return {k: v for k, v in record.items() if k not in _TIMING_KEYS}
+
+
+class CliTestCase(parameterized.TestCase):
+
+  def assert_ok(self, proc: subprocess.CompletedProcess):
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    self.assertNotIn('Traceback', proc.stderr)
+
+  def assert_clean_error(self, code, stderr: str, names: str):
+    """A non-zero exit and one `error:` line naming `names`, no traceback."""
+    self.assertNotIn(code, (0, None), msg=stderr)
+    self.assertNotIn('Traceback', stderr)
+    lines = stderr.strip().splitlines()
+    self.assertLen(lines, 1, msg=stderr)
+    self.assertStartsWith(lines[0], 'error: ')
+    self.assertIn(names, lines[0])
+
+
+class StaircaseRunTest(CliTestCase):
+  """One tiny staircase run with a random seed, inspected by every test."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.out_dir = tempfile.mkdtemp()
+    cls.args = (*_README_STAIRCASE, *_WANDB, *_CADENCE, '--out_dir',
+                cls.out_dir)
+    cls.proc = _run_cli(*cls.args)
+    cls.run_dir = None
+    if cls.proc.returncode == 0:
+      cls.run_dir = _only_run_dir(cls.out_dir)
+    # Tests read this copy; the crash test damages the original.
+    cls.reference = tempfile.mkdtemp()
+    if cls.run_dir:
+      shutil.copytree(cls.run_dir, cls.reference, dirs_exist_ok=True)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.out_dir, ignore_errors=True)
+    shutil.rmtree(cls.reference, ignore_errors=True)
+    super().tearDownClass()
+
+  def setUp(self):
+    super().setUp()
+    self.assert_ok(self.proc)
+
+  def test_writes_every_result_file(self):
+    for name in _RESULT_FILES:
+      self.assertTrue(os.path.exists(os.path.join(self.reference, name)), name)
+    self.assertEqual(
+        sorted(os.listdir(os.path.join(self.reference, 'checkpoints',
+                                       'latest'))), ['14', '21'])
+    self.assertNotEmpty(
+        os.listdir(os.path.join(self.reference, 'checkpoints', 'best')))
+    self.assertIn(f'Run folder: {self.run_dir}', self.proc.stdout)
+    self.assertIn('score', self.proc.stdout)
+
+  def test_use_wandb_without_wandb_only_warns(self):
+    if _HAS_WANDB:
+      self.skipTest('wandb is installed.')
+    warnings = [line for line in self.proc.stderr.splitlines()
+                if 'wandb' in line]
+    self.assertLen(warnings, 1, msg=self.proc.stderr)
+    self.assertStartsWith(warnings[0], 'warning: --use_wandb ignored')
+    config = _load_json(os.path.join(self.reference, 'config.json'))
+    self.assertTrue(config['flags']['use_wandb'])
+
+  def test_config_records_the_flags_and_the_drawn_seed(self):
+    config = _load_json(os.path.join(self.reference, 'config.json'))
+    self.assertIsNone(config['flags']['seed'])
+    self.assertIsInstance(config['seed'], int)
+    self.assertEqual(config['flags']['architecture'], 'my_staircase')
+    self.assertEqual(config['flags']['second_training_steps'], 20)
+    self.assertEqual(config['flags']['batch_size'], 16)
+    self.assertEqual(config['eval_protocol'], 'prefix')
+    self.assertEqual(config['train_config']['seed'], config['seed'])
+    self.assertEqual(os.path.basename(self.run_dir), config['run_name'])
+
+  def test_eval_json_holds_per_length_accuracy_and_scores(self):
+    result = _load_json(os.path.join(self.reference, 'eval.json'))
+    per_length = result['per_length']
+    self.assertEqual([p['length'] for p in per_length], list(range(1, 13)))
+    accuracy_L = np.array([p['accuracy'] for p in per_length])
+    self.assertTrue(np.all((accuracy_L >= 0) & (accuracy_L <= 1)))
+    # Training on 1..6: the score averages lengths 8..12, ood 7..12.
+    self.assertAlmostEqual(result['score'], accuracy_L[7:].mean())
+    self.assertAlmostEqual(result['ood_score'], accuracy_L[6:].mean())
+    self.assertIn('8..12', result['score_definition'])
+    failed = np.flatnonzero(accuracy_L < 0.99)
+    self.assertEqual(result['solved_up_to'],
+                     int(failed[0]) if failed.size else 12)
+    self.assertEqual(result['test_length'], 12)
+    self.assertEqual(result['training_length'], 6)
+    self.assertGreaterEqual(result['compiled_train_programs'], 1)
+
+  def test_metrics_lines_have_step_loss_accuracy_and_speed(self):
+    records = _metrics(self.reference)
+    self.assertEqual([r['step'] for r in records], [7, 10, 14, 20, 21])
+    for record in records:
+      if record['step'] % 7 == 0:
+        for key in ('train_loss', 'train_accuracy', 'steps_per_second'):
+          self.assertTrue(np.isfinite(record[key]), key)
+        self.assertBetween(record['train_accuracy'], 0, 1)
+        self.assertEqual(record['mode'], 'staircase')
+    validated = {r['step']: r['validation_accuracy'] for r in records
+                 if 'validation_accuracy' in r}
+    self.assertEqual(sorted(validated), [10, 20, 21])
+    result = _load_json(os.path.join(self.reference, 'eval.json'))
+    best = max(validated.values())
+    self.assertEqual(result['best_validation_accuracy'], best)
+    self.assertEqual(result['eval_step'],
+                     min(s for s, a in validated.items() if a == best))
+
+  def test_plot_is_a_png(self):
+    path = os.path.join(self.reference, 'accuracy_vs_length.png')
+    with open(path, 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+    with Image.open(path) as image:
+      image.verify()
+    with Image.open(path) as image:
+      self.assertEqual(image.format, 'PNG')
+      self.assertGreater(min(image.size), 100)
+
+  def test_rerun_of_a_finished_run_needs_overwrite(self):
+    out_dir = _tempdir(self)
+    run_dir = os.path.join(out_dir, os.path.basename(self.run_dir))
+    shutil.copytree(self.reference, run_dir)
+    proc = _run_cli(*self.args[:-1], out_dir)
+    self.assert_clean_error(proc.returncode, proc.stderr, '--overwrite')
+    self.assertEqual(sorted(os.listdir(run_dir)),
+                     sorted(os.listdir(self.reference)))
+
+  def test_rerun_after_a_crash_resumes_and_matches(self):
+    # What a kill after the metrics of step 21 and before its checkpoint
+    # leaves: checkpoint 14 (and 7, evicted), lines for steps up to 21.
+    for name in ('eval.json', 'accuracy_vs_length.png'):
+      os.remove(os.path.join(self.run_dir, name))
+    shutil.rmtree(os.path.join(self.run_dir, 'checkpoints', 'latest', '21'))
+    proc = _run_cli(*self.args)
+    self.assert_ok(proc)
+    self.assertIn('Resuming from step 14', proc.stdout)
+    self.assertEqual(_without_timing(_metrics(self.run_dir)),
+                     _without_timing(_metrics(self.reference)))
+    resumed = _load_json(os.path.join(self.run_dir, 'eval.json'))
+    reference = _load_json(os.path.join(self.reference, 'eval.json'))
+    for key in ('score', 'ood_score', 'in_distribution_accuracy'):
+      self.assertAlmostEqual(resumed[key], reference[key], delta=1e-6,
+                             msg=key)
+    self.assertEqual(_without_timing(resumed), _without_timing(reference))
+    self.assertEqual(
+        _load_json(os.path.join(self.run_dir, 'config.json'))['seed'],
+        _load_json(os.path.join(self.reference, 'config.json'))['seed'])
+
+  def test_the_recorded_seed_reproduces_the_run(self):
+    seed = _load_json(os.path.join(self.reference, 'config.json'))['seed']
+    out_dir = _tempdir(self)
+    proc = _run_cli(*self.args[:-1], out_dir, '--seed', str(seed))
+    self.assert_ok(proc)
+    run_dir = _only_run_dir(out_dir)
+    self.assertEndsWith(run_dir, f'_seed{seed}')
+    self.assertEqual(_without_timing(_metrics(run_dir)),
+                     _without_timing(_metrics(self.reference)))
+    self.assertEqual(
+        _without_timing(_load_json(os.path.join(run_dir, 'eval.json'))),
+        _without_timing(_load_json(os.path.join(self.reference,
+                                                'eval.json'))))
+
+
+class OtherRunsTest(CliTestCase):
+
+  @parameterized.named_parameters(
+      ('transformer', ('--architecture', 'transformer', '--num_layers', '2',
+                       '--include_eos', '1', '--num_heads', '2'), 'seed'),
+      ('rnn', ('--architecture', 'rnn', '--include_eos', '0'), 'prefix'))
+  def test_baseline_runs_and_evaluates(self, args, protocol):
+    out_dir = _tempdir(self)
+    proc = _run_cli(*args, '--task', 'parity_check', '--train_steps', '10',
+                    '--embed_size', '8', '--batch_size', '8', '--lr', '1e-3',
+                    '--sequence_length', '6', '--test_length', '8',
+                    '--seed', '1', '--out_dir', out_dir, '--progress=false')
+    self.assert_ok(proc)
+    run_dir = _only_run_dir(out_dir)
+    for name in _RESULT_FILES:
+      self.assertTrue(os.path.exists(os.path.join(run_dir, name)), name)
+    result = _load_json(os.path.join(run_dir, 'eval.json'))
+    self.assertEqual(result['protocol'], protocol)
+    self.assertLen(result['per_length'], 8)
+    self.assertEqual(result['eval_step'], 11)  # train_steps + 1.
+    self.assertIsNone(result['best_validation_accuracy'])
+    self.assertEqual(_metrics(run_dir)[-1]['step'], 11)
+
+  def test_explicit_flags_override_the_preset(self):
+    out_dir = _tempdir(self)
+    # Explicit tiny sizes; everything else comes from the preset.
+    proc = _run_cli('--preset', 'cpu_demo', '--second_training_steps', '5',
+                    '--test_length', '50', '--sequence_length', '6',
+                    '--batch_size', '16', '--embed_size', '16',
+                    '--num_heads', '2', '--out_dir', out_dir,
+                    '--progress=false')
+    self.assert_ok(proc)
+    run_dir = _only_run_dir(out_dir)
+    config = _load_json(os.path.join(run_dir, 'config.json'))
+    flag_values = config['flags']
+    explicit = dict(second_training_steps=5, test_length=50,
+                    sequence_length=6, batch_size=16, embed_size=16,
+                    num_heads=2)
+    for name, value in explicit.items():
+      self.assertEqual(flag_values[name], value, name)
+    # The rest comes from the preset.
+    self.assertEqual(flag_values['preset'], 'cpu_demo')
+    for name in ('architecture', 'lr', 'wd', 'adam_beta1_inv', 'seed',
+                 'is_causal', 'include_eos', 'fix_staircase_size_forward',
+                 'group_size', 'num_recurrent_calls', 'log_frequency',
+                 'checkpoint_every'):
+      self.assertEqual(flag_values[name],
+                       constants.PRESETS['cpu_demo'][name], name)
+    self.assertEqual(config['train_config']['batch_size'], 16)
+    self.assertEqual(config['train_config']['second_training_steps'], 5)
+    result = _load_json(os.path.join(run_dir, 'eval.json'))
+    self.assertLen(result['per_length'], 50)
+    self.assertEqual(result['training_length'], 6)
+    self.assertEqual(_metrics(run_dir)[-1]['step'], 6)
+
+
+class BadFlagTest(CliTestCase):
+  """Bad flags stop the CLI before any training, with one clear line."""
+
+  # Tiny values for everything else, so a missed check trains only briefly.
+  _BASE = ('--architecture', 'rnn', '--batch_size', '8', '--embed_size', '8',
+           '--num_heads', '2', '--sequence_length', '4', '--test_length', '6',
+           '--train_steps', '2', '--seed', '0', '--progress=false')
+  _STAIRCASE = ('--architecture', 'my_staircase', '--is_causal', '1',
+                '--include_eos', '0', '--num_recurrent_calls', '1',
+                '--fix_staircase_size_forward', '2',
+                '--second_training_steps', '5')
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.flags_were_parsed = FLAGS.is_parsed()
+
+  @classmethod
+  def tearDownClass(cls):
+    FLAGS.unparse_flags()
+    if cls.flags_were_parsed:
+      FLAGS(sys.argv[:1], known_only=True)
+    super().tearDownClass()
+
+  def run_in_process(self, args, out_dir):
+    """example.main as app.run calls it: (exit code, stderr)."""
+    FLAGS.unparse_flags()
+    argv = FLAGS(['example.py', *args, '--out_dir', out_dir])
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(
+        io.StringIO()):
+      try:
+        example.main(argv)
+        code = 0
+      except SystemExit as e:
+        code = e.code
+    return code, stderr.getvalue()
+
+  @parameterized.named_parameters(
+      ('unknown_task', ('--task', 'parity'), '--task'),
+      ('unknown_architecture', ('--architecture', 'gpt'), '--architecture'),
+      ('brt', ('--architecture', 'brt'), '--architecture=brt'),
+      ('chunk_size_zero', _STAIRCASE + ('--fix_staircase_size_forward', '0'),
+       '--fix_staircase_size_forward'),
+      ('heads_not_dividing_width',
+       ('--architecture', 'transformer', '--num_layers', '1',
+        '--embed_size', '16', '--num_heads', '3'), '--num_heads'),
+      ('cache_steps', _STAIRCASE + ('--staircase_cache_steps', '-2'),
+       '--staircase_cache_steps'),
+      ('staircase_not_causal', _STAIRCASE + ('--is_causal', '0'),
+       '--is_causal'),
+      ('batch_size', ('--batch_size', '0'), '--batch_size'),
+      ('test_length', ('--test_length', '0'), '--test_length'),
+      ('test_length_within_training', ('--test_length', '4'),
+       '--test_length'),
+      ('train_steps', ('--train_steps', '-1'), '--train_steps'),
+      ('negative_lr', ('--lr', '-1'), '--lr'),
+      ('nan_lr', ('--lr', 'nan'), '--lr'),
+      ('layers_not_divisible',
+       ('--architecture', 'my_staircase', '--is_causal', '1',
+        '--include_eos', '0', '--fix_staircase_size_forward', '2',
+        '--second_training_steps', '5', '--num_layers', '5',
+        '--group_size', '2'), 'num_layers'),
+      ('unknown_preset', ('--preset', 'unknown'), '--preset'),
+      ('prefix_protocol_with_eos', ('--include_eos', '1', '--eval_protocol',
+                                    'prefix'), '--eval_protocol'),
+  )
+  def test_bad_flag_fails_fast_with_one_line(self, args, names):
+    out_dir = _tempdir(self)
+    code, stderr = self.run_in_process(self._BASE + args, out_dir)
+    self.assert_clean_error(code, stderr, names)
+    self.assertEmpty(os.listdir(out_dir))
+
+  def test_bad_flags_exit_cleanly_from_the_command_line(self):
+    out_dir = _tempdir(self)
+    proc = _run_cli(*self._BASE, '--architecture', 'transformer',
+                    '--num_layers', '1', '--embed_size', '16', '--num_heads',
+                    '3', '--out_dir', out_dir)
+    self.assert_clean_error(proc.returncode, proc.stderr, '--num_heads')
+    self.assertEqual(proc.returncode, 2)
+    self.assertEmpty(os.listdir(out_dir))
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,376 @@
+"""Tests of the training loop: resume, determinism, validation, NaNs."""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import shutil
+import tempfile
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import haiku as hk
+import jax
+from jax.experimental.compilation_cache import compilation_cache
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import model_factory
+from neural_networks import pure
+from tasks.regular import parity_check
+from training import checkpointing
+from training import curriculum as curriculum_lib
+from training import input_encoding
+from training import length_buckets
+from training import optimizers
+from training import range_evaluation
+from training import train_step
+from training import training
+
+# No silent broadcasting in tests.
+jax.config.update('jax_numpy_rank_promotion', 'raise')
+
+_TASK = parity_check.ParityCheck()
+_NO_EOS = input_encoding.InputEncoding(include_eos=False)
+_SEQUENCE_LENGTH = 8
+_CURRICULUM = curriculum_lib.UniformCurriculum(
+    tuple(range(1, _SEQUENCE_LENGTH + 1)))
+# 21 steps: parallel mode for steps 0..7, staircase mode from step 8 on;
+# logs at 3, 6, ..., 21; validations at 5, 10, 15, 20, 21; checkpoints at 7,
+# 14, 21.
+_CONFIG = training.TrainConfig(
+    seed=3, batch_size=8, train_steps=8, second_training_steps=12,
+    learning_rate=3e-3, validate=True, validation_length=_SEQUENCE_LENGTH,
+    validate_every=5, log_every=3, checkpoint_every=7, length_multiple=2)
+_TIMING_KEYS = ('steps_per_second',)
+
+_cache_dir = None
+
+
+def setUpModule():
+  # Every train() call jits fresh closures; a persistent compilation cache
+  # turns the repeated compiles into lookups. It only saves time.
+  global _cache_dir
+  _cache_dir = tempfile.mkdtemp()
+  compilation_cache.set_cache_dir(_cache_dir)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+
+
+def tearDownModule():
+  jax.config.update('jax_compilation_cache_dir', None)
+  compilation_cache.reset_cache()
+  shutil.rmtree(_cache_dir, ignore_errors=True)
+
+
+def _staircase_models() -> dict[str, pure.PureModel]:
+  model_flags = model_factory.ModelFlags(
+      architecture='my_staircase', embed_size=16, num_heads=2, group_size=1,
+      num_recurrent_calls=2, is_causal=True, fix_staircase_size_forward=2)
+  return model_factory.build_models(
+      model_flags, _NO_EOS.vocab_size(_TASK), _TASK.output_size,
+      ('parallel', 'staircase'))
+
+
+def _tempdir(test: absltest.TestCase) -> str:
+  """A fresh folder removed after `test` (works under pytest and absltest)."""
+  path = tempfile.mkdtemp()
+  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
+def _read_metrics(run_dir: str) -> list[dict[str, object]]:
+  path = os.path.join(run_dir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _without_timing(records):
+  return [{k: v for k, v in r.items() if k not in _TIMING_KEYS}
+          for r in records]
+
+
+def _train(models, run_dir, config=_CONFIG, curriculum=_CURRICULUM,
+           log_fn=None):
+  """training.train, returning (result, what it printed)."""
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    result = training.train(_TASK, models, _NO_EOS, curriculum, config,
+                            run_dir=run_dir, progress=False, log_fn=log_fn)
+  return result, out.getvalue()
+
+
+def _raise_at(step: int, error: BaseException):
+  def log_fn(record):
+    if record['step'] == step:
+      raise error
+  return log_fn
+
+
+def _scores(model, params) -> dict[str, float]:
+  accuracy_L = range_evaluation.evaluate_prefix(
+      model, params, _TASK, _NO_EOS, 12, num_strings=64)
+  summary = range_evaluation.summarize(accuracy_L, _SEQUENCE_LENGTH)
+  return {'score': summary.score, 'ood_score': summary.ood_score,
+          'solved_up_to': summary.solved_up_to}
+
+
+class ModeTest(absltest.TestCase):
+
+  def test_staircase_switches_at_train_steps(self):
+    models = {'parallel': None, 'staircase': None}
+    modes = [training.mode_at(s, _CONFIG, models)
+             for s in range(_CONFIG.total_steps)]
+    self.assertEqual(modes, ['parallel'] * 8 + ['staircase'] * 13)
+    self.assertEqual(_CONFIG.total_steps, 21)
+
+  def test_no_second_phase_stays_parallel_and_others_are_default(self):
+    config = dataclasses.replace(_CONFIG, second_training_steps=0)
+    models = {'parallel': None, 'staircase': None}
+    self.assertEqual({training.mode_at(s, config, models) for s in range(9)},
+                     {'parallel'})
+    self.assertEqual(training.mode_at(30, _CONFIG, {'default': None}),
+                     'default')
+
+
+class ResumeTest(parameterized.TestCase):
+  """Run A goes uninterrupted; the others are stopped and rerun."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.models = _staircase_models()
+    cls.run_a = tempfile.mkdtemp()
+    cls.result_a, _ = _train(cls.models, cls.run_a)
+    cls.metrics_a = _read_metrics(cls.run_a)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.run_a, ignore_errors=True)
+    super().tearDownClass()
+
+  def assert_same_as_run_a(self, result, run_dir):
+    chex.assert_trees_all_close(result.state.params,
+                                self.result_a.state.params, atol=1e-6)
+    chex.assert_trees_all_close(result.eval_params, self.result_a.eval_params,
+                                atol=1e-6)
+    self.assertEqual(result.eval_step, self.result_a.eval_step)
+    self.assertEqual(result.best_validation_accuracy,
+                     self.result_a.best_validation_accuracy)
+    model = self.models['staircase']
+    scores = _scores(model, result.eval_params)
+    for name, value in _scores(model, self.result_a.eval_params).items():
+      self.assertAlmostEqual(scores[name], value, delta=1e-6, msg=name)
+    self.assertEqual(_without_timing(_read_metrics(run_dir)),
+                     _without_timing(self.metrics_a))
+
+  def test_run_a_logs_every_log_and_validation_step(self):
+    self.assertEqual([r['step'] for r in self.metrics_a],
+                     [3, 5, 6, 9, 10, 12, 15, 18, 20, 21])
+    self.assertEqual(self.metrics_a[0]['mode'], 'parallel')
+    self.assertEqual(self.metrics_a[-1]['mode'], 'staircase')
+    for record in self.metrics_a:
+      if record['step'] % 3 == 0 or record['step'] == 21:
+        self.assertContainsSubset(
+            {'step', 'train_loss', 'train_accuracy', 'steps_per_second'},
+            record)
+        self.assertTrue(np.isfinite(record['train_loss']))
+
+  def test_a_crash_resumes_from_the_last_checkpoint_and_matches(self):
+    run_dir = _tempdir(self)
+    crash = RuntimeError('simulated crash')
+    with self.assertRaises(RuntimeError):
+      _train(self.models, run_dir, log_fn=_raise_at(18, crash))
+    # Lines 15 and 18 were logged after the checkpoint of step 14.
+    self.assertEqual(_read_metrics(run_dir)[-1]['step'], 18)
+    result, printed = _train(self.models, run_dir)
+    self.assertIn('Resuming from step 14', printed)
+    self.assert_same_as_run_a(result, run_dir)
+
+  def test_ctrl_c_saves_and_resumes_across_the_mode_switch(self):
+    run_dir = _tempdir(self)
+    with self.assertRaises(KeyboardInterrupt):
+      _train(self.models, run_dir, log_fn=_raise_at(6, KeyboardInterrupt()))
+    checkpointer = checkpointing.Checkpointer(
+        os.path.join(run_dir, 'checkpoints'))
+    self.assertEqual(checkpointer.latest_step(), 6)
+    checkpointer.close()
+    result, printed = _train(self.models, run_dir)
+    self.assertIn('Resuming from step 6', printed)
+    self.assert_same_as_run_a(result, run_dir)
+
+  def test_the_same_seed_gives_the_same_metrics_and_params(self):
+    records = []
+    result, _ = _train(self.models, None, log_fn=records.append)
+    self.assertEqual(_without_timing(records), _without_timing(self.metrics_a))
+    chex.assert_trees_all_equal(result.state.params,
+                                self.result_a.state.params)
+
+  def test_validation_keeps_the_best_checkpoint(self):
+    validated = [r for r in self.metrics_a if 'validation_accuracy' in r]
+    accuracy_V = [r['validation_accuracy'] for r in validated]
+    best = validated[int(np.argmax(accuracy_V))]  # The first maximum.
+    self.assertEqual(self.result_a.eval_step, best['step'])
+    self.assertEqual(self.result_a.best_validation_accuracy,
+                     max(accuracy_V))
+    # With this seed the best validation is not at the last step, so the
+    # evaluated params are not the final ones.
+    self.assertLess(self.result_a.eval_step, _CONFIG.total_steps)
+    with self.assertRaises(AssertionError):
+      chex.assert_trees_all_close(self.result_a.eval_params,
+                                  self.result_a.state.params)
+    checkpointer = checkpointing.Checkpointer(
+        os.path.join(self.run_a, 'checkpoints'))
+    self.assertEqual(checkpointer.best_step(), best['step'])
+    restored, _ = checkpointer.restore(self.result_a.state, best=True)
+    checkpointer.close()
+    self.assertEqual(int(restored.step), best['step'])
+    chex.assert_trees_all_equal(restored.params, self.result_a.eval_params)
+    # The restored params reproduce the logged validation accuracy.
+    mode = training.mode_at(best['step'] - 1, _CONFIG, self.models)
+    accuracy_L = range_evaluation.evaluate_exact(
+        self.models[mode], restored.params, _TASK, _NO_EOS,
+        _CONFIG.validation_length, num_strings=_CONFIG.batch_size,
+        sub_batch_size=_CONFIG.batch_size,
+        key=jax.random.key(_CONFIG.seed + 10**6),
+        bucket_width=_CONFIG.validation_length)
+    self.assertAlmostEqual(float(np.mean(accuracy_L)), max(accuracy_V))
+
+  def test_one_program_per_mode_and_length_bucket(self):
+    traces = {'parallel': 0, 'staircase': 0}
+
+    def counting(mode, model):
+      def apply(*args):
+        traces[mode] += 1
+        return model.apply(*args)
+      return pure.PureModel(model.init, apply)
+
+    models = {mode: counting(mode, m) for mode, m in self.models.items()}
+    curriculum = curriculum_lib.UniformCurriculum(tuple(range(1, 17)))
+    config = dataclasses.replace(_CONFIG, train_steps=15,
+                                 second_training_steps=15, validate=False)
+    result, _ = _train(models, None, config=config, curriculum=curriculum)
+    buckets = length_buckets.make_buckets(16, config.bucket_width, 2)
+    self.assertEqual(buckets, (8, 16))
+    lengths = [int(curriculum.sample(training.step_keys(config.seed, s)[0], s))
+               for s in range(config.total_steps)]
+    # The check means something: each mode saw many lengths in both buckets.
+    for part in (lengths[:15], lengths[15:]):
+      self.assertGreater(len(set(part)), 4)
+      self.assertEqual({length_buckets.bucket_for(n, buckets) for n in part},
+                       set(buckets))
+    self.assertEqual(result.compiled_programs, 4)
+    self.assertEqual(traces, {'parallel': 2, 'staircase': 2})
+
+
+def _haiku_model(vocab_size: int, output_size: int) -> pure.PureModel:
+  """Embedding, a running sum over positions (causal), a small MLP."""
+
+  def forward(input_BL):
+    x_BLD = hk.Embed(vocab_size, 8)(input_BL)
+    x_BLD = jnp.cumsum(x_BLD, axis=1)
+    return hk.Linear(output_size)(jax.nn.relu(hk.Linear(8)(x_BLD)))
+
+  f = hk.transform(forward)
+  dummy_BL = jnp.zeros((1, 4), jnp.int32)
+  return pure.PureModel(
+      init=lambda key: f.init(key, dummy_BL),
+      apply=lambda params, input_BL, length_B, key: f.apply(
+          params, key, input_BL))
+
+
+class AnyPureModelTest(absltest.TestCase):
+
+  def test_a_haiku_model_trains_checkpoints_and_restores(self):
+    model = _haiku_model(_NO_EOS.vocab_size(_TASK), _TASK.output_size)
+    config = training.TrainConfig(seed=0, batch_size=8, train_steps=6,
+                                  learning_rate=1e-2, log_every=3,
+                                  checkpoint_every=3)
+    run_dir = _tempdir(self)
+    initial = model.init(jax.random.key(0))
+    result, _ = _train({'default': model}, run_dir, config=config)
+    self.assertEqual(int(result.state.step), 7)
+    self.assertEqual(result.eval_step, 7)
+    losses = [r['train_loss'] for r in _read_metrics(run_dir)]
+    self.assertLen(losses, 3)  # Steps 3, 6 and 7.
+    self.assertTrue(np.all(np.isfinite(losses)))
+    self.assertEqual(set(result.state.params), set(initial))
+    with self.assertRaises(AssertionError):  # It did train.
+      chex.assert_trees_all_close(result.state.params, initial)
+    # Rerunning the finished run restores the Haiku dict and trains no more.
+    again, printed = _train({'default': model}, run_dir, config=config)
+    self.assertIn('Resuming from step 7', printed)
+    self.assertIsInstance(again.state.params, dict)
+    chex.assert_trees_all_equal(again.state.params, result.state.params)
+    chex.assert_trees_all_equal(again.state.opt_state, result.state.opt_state)
+    self.assertLen(_read_metrics(run_dir), 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LengthTwoFrom(curriculum_lib.Curriculum):
+  """Length 1 before step `first_step`, 2 from then on."""
+
+  first_step: int
+
+  def sample(self, key, step):
+    del key  # Deterministic.
+    return jnp.where(step < self.first_step, 1, 2).astype(jnp.int32)
+
+  @property
+  def max_length(self) -> int:
+    return 2
+
+
+def _nan_on_length_two() -> pure.PureModel:
+  """A causal lookup table whose logits become NaN on strings of length 2."""
+
+  def init(key):
+    return {'table': 0.1 * jax.random.normal(key, (3, 2))}
+
+  def apply(params, input_BL, length_B, key):
+    del key  # Deterministic.
+    logits_BLO = jnp.cumsum(params['table'][input_BL], axis=1)
+    poison_B = jnp.where(length_B >= 2, jnp.nan, 1.0)
+    return logits_BLO * poison_B[:, None, None]
+
+  return pure.PureModel(init, apply)
+
+
+class DivergenceTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      # The NaN loss of steps 11.. is seen when step 15 is logged.
+      ('caught_by_the_loss', 5, 5, 10),
+      # Not logged before step 20; the parameters of step 12 are not finite.
+      ('caught_by_the_parameters', 20, 4, 8))
+  def test_nan_raises_and_keeps_the_last_good_checkpoint(
+      self, log_every, checkpoint_every, last_good_step):
+    config = training.TrainConfig(seed=0, batch_size=8, train_steps=30,
+                                  learning_rate=1e-2, log_every=log_every,
+                                  checkpoint_every=checkpoint_every)
+    model = _nan_on_length_two()
+    run_dir = _tempdir(self)
+    with self.assertRaises(training.TrainingDiverged):
+      _train({'default': model}, run_dir, config=config,
+             curriculum=_LengthTwoFrom(first_step=10))
+    checkpointer = checkpointing.Checkpointer(
+        os.path.join(run_dir, 'checkpoints'))
+    self.assertEqual(checkpointer.latest_step(), last_good_step)
+    like = train_step.init_state(
+        model, optimizers.make_optimizer(1e-2, 0.0, 0.1), jax.random.key(0))
+    restored, _ = checkpointer.restore(like)
+    checkpointer.close()
+    self.assertEqual(int(restored.step), last_good_step)
+    for leaf in jax.tree.leaves(restored):
+      self.assertTrue(np.all(np.isfinite(leaf)))
+    for record in _read_metrics(run_dir):
+      self.assertTrue(np.isfinite(record['train_loss']))
+      self.assertLessEqual(record['step'], 10)
+
+
+if __name__ == '__main__':
+  absltest.main()
