@@ -9,6 +9,9 @@ latest) and writes eval_<protocol>_L<test_length>.json and its plot into the
 run folder. Flags given here (e.g. --test_length) override the saved ones.
 """
 
+# Before anything runs JAX: CPU compiler settings (see the module).
+from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-import-order
+
 import json
 import os
 import sys

@@ -17,6 +17,9 @@ accuracy_vs_length.png and checkpoints/. Rerunning an interrupted command
 resumes from its last checkpoint.
 """
 
+# Before anything runs JAX: CPU compiler settings (see the module).
+from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-import-order
+
 import json
 import os
 import shutil

@@ -54,8 +54,11 @@ class MultiHeadAttention(nnx.Module):
     return x_BMD.reshape(B, M, self.num_heads, D // self.num_heads)
 
   def __call__(self, x_BQD: jax.Array, c_BMD: jax.Array | None,
-               mask_BQM: jax.Array, key: jax.Array | None = None) -> jax.Array:
-    """Attends from `x` to `c` (to `x` itself when `c` is None)."""
+               mask_BQM: jax.Array, seed: jax.Array | None = None) -> jax.Array:
+    """Attends from `x` to `c` (to `x` itself when `c` is None).
+
+    `seed` (uint32, or None in evaluation) drives dropout on the weights.
+    """
     D = x_BQD.shape[-1]
     kernel_DE, bias_E = self.in_proj.kernel[...], self.in_proj.bias[...]
     if c_BMD is None:  # Self-attention: one fused projection.
@@ -74,14 +77,14 @@ class MultiHeadAttention(nnx.Module):
       # batched matmuls.
       logits_BQMH = (q_BQHK[:, :, None] * k_BMHK[:, None]).sum(-1)
       logits_BQMH = jnp.where(mask_BQM[..., None], logits_BQMH, _NEG_INF)
-      weights_BQMH = self._drop(jax.nn.softmax(logits_BQMH, axis=2), key)
+      weights_BQMH = self._drop(jax.nn.softmax(logits_BQMH, axis=2), seed)
       out_BQHK = (weights_BQMH[..., None] * v_BMHK[:, None]).sum(2)
     else:
       logits_BHQM = jnp.einsum('BQHK,BMHK->BHQM', q_BQHK, k_BMHK)
       logits_BHQM = jnp.where(mask_BQM[:, None], logits_BHQM, _NEG_INF)
-      weights_BHQM = self._drop(jax.nn.softmax(logits_BHQM, axis=-1), key)
+      weights_BHQM = self._drop(jax.nn.softmax(logits_BHQM, axis=-1), seed)
       out_BQHK = jnp.einsum('BHQM,BMHK->BQHK', weights_BHQM, v_BMHK)
     return self.out_proj(out_BQHK.reshape(x_BQD.shape))
 
-  def _drop(self, weights: jax.Array, key: jax.Array | None) -> jax.Array:
-    return dropout_lib.dropout(weights, self.dropout_rate, key)
+  def _drop(self, weights: jax.Array, seed: jax.Array | None) -> jax.Array:
+    return dropout_lib.dropout(weights, self.dropout_rate, seed)

@@ -12,6 +12,9 @@ from neural_networks import dropout
 from neural_networks import initializers
 
 NORM_TYPES = ('prenorm', 'postnorm')
+# Dropout sites of a layer, each with its own seed: attention weights,
+# attention output, feed-forward hidden units, feed-forward output.
+DROPOUT_SITES = 4
 INIT_TYPES = ('pytorch', 'independent')
 
 
@@ -65,25 +68,29 @@ class EncoderLayer(nnx.Module):
     self.norm2 = layer_norm(D, rngs)
 
   def __call__(self, x_BQD: jax.Array, c_BMD: jax.Array | None,
-               mask_BQM: jax.Array, key: jax.Array | None = None) -> jax.Array:
-    """Queries from `x`, keys/values from `c` (from `x` itself when None)."""
-    keys = [None] * 4 if key is None else list(jax.random.split(key, 4))
+               mask_BQM: jax.Array, seeds_S: jax.Array | None = None
+               ) -> jax.Array:
+    """Queries from `x`, keys/values from `c` (from `x` itself when None).
+
+    `seeds_S`: DROPOUT_SITES uint32 seeds (dropout.draw_seeds), or None.
+    """
+    seeds = [None] * DROPOUT_SITES if seeds_S is None else list(seeds_S)
     rate = self.cfg.dropout
     if self.cfg.norm_type == 'prenorm':
       c = None if c_BMD is None else self.norm1(c_BMD)
-      y_BQD = self.self_attn(self.norm1(x_BQD), c, mask_BQM, keys[0])
-      x_BQD = x_BQD + dropout.dropout(y_BQD, rate, keys[1])
-      x_BQD = x_BQD + self._feed_forward(self.norm2(x_BQD), keys[2:])
+      y_BQD = self.self_attn(self.norm1(x_BQD), c, mask_BQM, seeds[0])
+      x_BQD = x_BQD + dropout.dropout(y_BQD, rate, seeds[1])
+      x_BQD = x_BQD + self._feed_forward(self.norm2(x_BQD), seeds[2:])
     else:
-      y_BQD = self.self_attn(x_BQD, c_BMD, mask_BQM, keys[0])
-      x_BQD = self.norm1(x_BQD + dropout.dropout(y_BQD, rate, keys[1]))
-      x_BQD = self.norm2(x_BQD + self._feed_forward(x_BQD, keys[2:]))
+      y_BQD = self.self_attn(x_BQD, c_BMD, mask_BQM, seeds[0])
+      x_BQD = self.norm1(x_BQD + dropout.dropout(y_BQD, rate, seeds[1]))
+      x_BQD = self.norm2(x_BQD + self._feed_forward(x_BQD, seeds[2:]))
     return x_BQD
 
-  def _feed_forward(self, x_BQD: jax.Array, keys) -> jax.Array:
+  def _feed_forward(self, x_BQD: jax.Array, seeds) -> jax.Array:
     h_BQF = dropout.dropout(jax.nn.relu(self.linear1(x_BQD)), self.cfg.dropout,
-                            keys[0])
-    return dropout.dropout(self.linear2(h_BQF), self.cfg.dropout, keys[1])
+                            seeds[0])
+    return dropout.dropout(self.linear2(h_BQF), self.cfg.dropout, seeds[1])
 
 
 def make_layers(cfg: LayerConfig, count: int, init_type: str,
@@ -117,14 +124,15 @@ class Group(nnx.Module):
     self.kv_from_group_input = kv_from_group_input
 
   def __call__(self, x_BQD: jax.Array, extra_BED: jax.Array | None,
-               mask_BQM: jax.Array, key: jax.Array | None = None) -> jax.Array:
+               mask_BQM: jax.Array, seeds_GS: jax.Array | None = None
+               ) -> jax.Array:
     """Applies the G layers; keys/values are `[extra; group or layer input]`.
 
     `extra` (E tokens: cached or diagonal states, or None) comes first, so
-    `mask_BQM` has `M = E + Q` columns.
+    `mask_BQM` has `M = E + Q` columns. `seeds_GS`: dropout seeds per layer.
     """
     G = len(self.layers)
-    keys = [None] * G if key is None else list(jax.random.split(key, G))
+    seeds = [None] * G if seeds_GS is None else list(seeds_GS)
     group_input_BQD = x_BQD
     for i, layer in enumerate(self.layers):
       own_input_BQD = group_input_BQD if self.kv_from_group_input else x_BQD
@@ -134,5 +142,5 @@ class Group(nnx.Module):
         c_BMD = None  # Plain self-attention.
       else:
         c_BMD = own_input_BQD
-      x_BQD = layer(x_BQD, c_BMD, mask_BQM, keys[i])
+      x_BQD = layer(x_BQD, c_BMD, mask_BQM, seeds[i])
     return x_BQD

@@ -72,10 +72,10 @@ class RNN(nnx.Module):
     del length_B  # Padding follows the real tokens and cannot flow backwards.
     x_BLH = self.embedding(input_BL)
     n = len(self.layers)
-    keys = [None] * n if key is None else list(jax.random.split(key, n))
+    seeds_N = dropout.draw_seeds(key, (n,))
     for i, layer in enumerate(self.layers):
-      if i > 0:
-        x_BLH = dropout.dropout(x_BLH, self.cfg.dropout, keys[i])
+      if i > 0 and seeds_N is not None:
+        x_BLH = dropout.dropout(x_BLH, self.cfg.dropout, seeds_N[i])
       x_BLH = self._run_layer(layer, x_BLH)
     return self.output_projection(x_BLH)
 

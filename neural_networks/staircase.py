@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from neural_networks import attention
+from neural_networks import dropout
 from neural_networks import initializers
 from neural_networks import layers
 
@@ -132,9 +133,11 @@ class StaircaseTransformer(nnx.Module):
     mask_BLL = attention.length_mask(length_B, position_L)
     if self.cfg.is_causal:
       mask_BLL = mask_BLL & attention.causal_mask(position_L, position_L)
-    keys = [None] * P if key is None else list(jax.random.split(key, P))
+    G = self.cfg.group_size
+    seeds_PGS = dropout.draw_seeds(key, (P, G, layers.DROPOUT_SITES))
     for p in range(P):
-      x_BLD = self.group(x_BLD, None, mask_BLL, keys[p])
+      x_BLD = self.group(x_BLD, None, mask_BLL,
+                         None if seeds_PGS is None else seeds_PGS[p])
     return x_BLD
 
   def _staircase(self, x_BLD, length_B, key):
@@ -170,7 +173,7 @@ class StaircaseTransformer(nnx.Module):
 
     def row(carry, xs):
       window_BPCD, emitted_BTD, diagonal_BPTD = carry
-      r, new_chunk_BCD, mask_BWW, row_key = xs
+      r, new_chunk_BCD, mask_BWW, seeds_GS = xs
       window_BPCD = jnp.concatenate(
           [window_BPCD[:, 1:], new_chunk_BCD[:, None]], axis=1)
       chunk_P = r - P + 1 + slot_P  # Which chunk each slot holds.
@@ -201,7 +204,7 @@ class StaircaseTransformer(nnx.Module):
       extra_BED = jnp.concatenate(extras, axis=1) if extras else None
       mask_BWM = jnp.concatenate(masks + [mask_BWW], axis=-1)
       out_BWD = self.group(window_BPCD.reshape(B, W, D), extra_BED, mask_BWM,
-                           row_key)
+                           seeds_GS)
       window_BPCD = out_BWD.reshape(B, P, C, D)
       finished_BCD = window_BPCD[:, 0]
       if use_cache:
@@ -214,9 +217,11 @@ class StaircaseTransformer(nnx.Module):
     carry = (zeros(B, P, C, D),
              zeros(B, T, D) if use_cache else None,
              zeros(B, P, T, D) if use_diagonal else None)
-    row_keys = None if key is None else jax.random.split(key, rows)
+    # All dropout seeds at once: no random-number calls inside the loop.
+    seeds_RGS = dropout.draw_seeds(
+        key, (rows, cfg.group_size, layers.DROPOUT_SITES))
     _, finished_RBCD = jax.lax.scan(
-        row, carry, (row_R, chunk_RBCD, mask_RBWW, row_keys),
+        row, carry, (row_R, chunk_RBCD, mask_RBWW, seeds_RGS),
         unroll=cfg.scan_unroll)
     out_BTD = finished_RBCD[P - 1:].swapaxes(0, 1).reshape(B, T, D)
     return out_BTD[:, :L]

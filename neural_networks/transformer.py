@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from neural_networks import attention
+from neural_networks import dropout
 from neural_networks import initializers
 from neural_networks import layers
 
@@ -80,9 +81,10 @@ class Transformer(nnx.Module):
     if self.cfg.is_causal:
       mask_BLL = mask_BLL & attention.causal_mask(position_L, position_L)
     n = self.cfg.num_layers
-    keys = [None] * n if key is None else list(jax.random.split(key, n))
+    seeds_NS = dropout.draw_seeds(key, (n, layers.DROPOUT_SITES))
     for i in range(n):
-      x_BLD = self.layers[i % len(self.layers)](x_BLD, None, mask_BLL, keys[i])
+      x_BLD = self.layers[i % len(self.layers)](
+          x_BLD, None, mask_BLL, None if seeds_NS is None else seeds_NS[i])
     if self.final_norm is not None:
       x_BLD = self.final_norm(x_BLD)
     return self.output(x_BLD)
