@@ -46,7 +46,7 @@ _FORWARD_BATCH_SIZE = flags.DEFINE_integer(
 _FORWARD_REPEATS = flags.DEFINE_integer('forward_repeats', 5,
                                         'Timed forward passes.', lower_bound=1)
 _BUCKET_WIDTH = flags.DEFINE_integer(
-    'bucket_width', 8, 'Training lengths are padded up to multiples of this.',
+    'bucket_width', 10, 'Training lengths are padded up to multiples of this.',
     lower_bound=1)
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the results here.')
 

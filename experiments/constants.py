@@ -41,8 +41,8 @@ PRESETS: dict[str, dict[str, object]] = {
         lr=1e-3, wd=1e-2, adam_beta1_inv=0.0319, dropout=0.0,
         second_training_steps=1500, test_length=500, seed=0,
         log_frequency=100, checkpoint_every=500),
-    # The same budget for a causal Transformer of similar size: it fits the
-    # training lengths and fails beyond them.
+    # The same budget for a causal Transformer of similar size (no positional
+    # encoding, as in the original), for contrast.
     'cpu_demo_transformer': dict(
         task='parity_check', architecture='transformer', is_causal=1,
         include_eos=0, num_layers=4, embed_size=32, num_heads=4,

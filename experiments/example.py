@@ -40,6 +40,7 @@ from neural_networks import pure
 from tasks import task as task_lib
 from training import curriculum as curriculum_lib
 from training import input_encoding
+from training import length_buckets
 from training import range_evaluation
 from training import results
 from training import training
@@ -309,7 +310,13 @@ def run() -> dict[str, object]:
              'training_length': f.SEQUENCE_LENGTH.value,
              'test_length': f.TEST_LENGTH.value,
              'train_seconds': train_seconds, 'eval_seconds': eval_seconds,
-             'compiled_train_programs': result.compiled_programs}
+             'compiled_programs': {
+                 'training': result.compiled_programs,
+                 'validation': int(train_config.validate),
+                 'evaluation': (1 if protocol == 'prefix' else len(
+                     length_buckets.make_buckets(
+                         f.TEST_LENGTH.value,
+                         range_evaluation.EXACT_BUCKET_WIDTH)))}}
   results.plot_accuracy_vs_length(
       os.path.join(run_dir, 'accuracy_vs_length.png'),
       [(f'{model_flags.architecture} (step {result.eval_step})', accuracy_L)],

@@ -21,6 +21,9 @@ _EVAL_SEED = 1
 # Rows times padded tokens in one forward pass: bounds activation memory
 # (attention holds rows * T * T per head) without starving the CPU of rows.
 _TOKENS_PER_FORWARD = 2**16
+# Lengths per compiled program of the exact protocol: 5 programs up to 500,
+# at about 10% padding overhead.
+EXACT_BUCKET_WIDTH = 100
 
 
 def default_key() -> jax.Array:
@@ -109,7 +112,8 @@ def evaluate_exact(model: pure.PureModel, params: pure.Params,
                    task: task_lib.Task,
                    encoding: input_encoding.InputEncoding, test_length: int,
                    *, num_strings: int = 512, sub_batch_size: int = 64,
-                   key: jax.Array | None = None, bucket_width: int = 50,
+                   key: jax.Array | None = None,
+                   bucket_width: int = EXACT_BUCKET_WIDTH,
                    rows_per_forward: int | None = None) -> np.ndarray:
   """The original protocol: fresh strings for every length 1..`test_length`.
 

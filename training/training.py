@@ -52,7 +52,7 @@ class TrainConfig:
   validate_every: int = 1000
   log_every: int = 100  # --log_frequency
   checkpoint_every: int = 1000  # --checkpoint_every
-  bucket_width: int = 8  # Training lengths padded to multiples of this.
+  bucket_width: int = 10  # Training lengths padded to multiples of this.
   length_multiple: int = 1  # Buckets rounded to this (the staircase chunk).
 
   def __post_init__(self):

@@ -189,7 +189,11 @@ class StaircaseRunTest(CliTestCase):
                      int(failed[0]) if failed.size else 12)
     self.assertEqual(result['test_length'], 12)
     self.assertEqual(result['training_length'], 6)
-    self.assertGreaterEqual(result['compiled_train_programs'], 1)
+    # Lengths 1..6 fit one bucket; validation and the prefix protocol add one
+    # program each.
+    self.assertEqual(result['protocol'], 'prefix')
+    self.assertEqual(result['compiled_programs'],
+                     {'training': 1, 'validation': 1, 'evaluation': 1})
 
   def test_metrics_lines_have_step_loss_accuracy_and_speed(self):
     records = _metrics(self.reference)

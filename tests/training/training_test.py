@@ -252,7 +252,8 @@ class ResumeTest(parameterized.TestCase):
     models = {mode: counting(mode, m) for mode, m in self.models.items()}
     curriculum = curriculum_lib.UniformCurriculum(tuple(range(1, 17)))
     config = dataclasses.replace(_CONFIG, train_steps=15,
-                                 second_training_steps=15, validate=False)
+                                 second_training_steps=15, validate=False,
+                                 bucket_width=8)
     result, _ = _train(models, None, config=config, curriculum=curriculum)
     buckets = length_buckets.make_buckets(16, config.bucket_width, 2)
     self.assertEqual(buckets, (8, 16))
