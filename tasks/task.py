@@ -53,6 +53,10 @@ class Task(abc.ABC):
     """Number of tokens in a string of requested `length` (what `length_B` holds)."""
     return length
 
+  def padded_length(self, length: int) -> int:
+    """The smallest `max_length` that holds a string of requested `length`."""
+    return max(int(length), int(self.token_length(length)))
+
   def max_supported_length(self, max_length: int) -> int:
     """The largest requested length whose string fits in `max_length` tokens."""
     return max_length
@@ -118,8 +122,8 @@ class Task(abc.ABC):
     Unpadded: `length` must be static, and the input has exactly as many
     positions as a string of `length` has tokens.
     """
-    max_length = max(int(length), int(self.token_length(length)))
-    batch = self.sample_batch(key, batch_size, max_length, length)
+    batch = self.sample_batch(key, batch_size, self.padded_length(length),
+                              length)
     input_BL = batch.input_BL[:, : int(self.token_length(length))]
     return {
         'input': jax.nn.one_hot(input_BL, self.input_size),

@@ -40,7 +40,7 @@ def _check_positive_int(name: str, value) -> None:
 
 def _sample_max_length(task: task_lib.Task, length: int) -> int:
   """Padded token length holding every requested length up to `length`."""
-  max_length = max(length, int(task.token_length(length)))
+  max_length = task.padded_length(length)
   if task.max_supported_length(max_length) < length:
     raise ValueError(
         f'{type(task).__name__} cannot sample length {length} in'

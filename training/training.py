@@ -81,11 +81,6 @@ def mode_at(step: int, config: TrainConfig, modes: Mapping[str, Any]) -> str:
   return 'parallel'
 
 
-def padded_task_length(task: task_lib.Task, length: int) -> int:
-  """`max_length` for `sample_batch` that fits a string of requested `length`."""
-  return max(length, int(task.token_length(length)))
-
-
 def step_keys(seed: int, step) -> tuple[jax.Array, jax.Array, jax.Array]:
   """(length, data, dropout) keys of training step `step`."""
   key = jax.random.fold_in(jax.random.key(seed), step)
@@ -166,7 +161,7 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
       compiled[mode, bucket] = jax.jit(
           train_step_lib.make_sample_and_train_step(
               models[mode], optimizer, task, encoding, config.batch_size,
-              padded_task_length(task, bucket)),
+              task.padded_length(bucket)),
           donate_argnums=0)
     return compiled[mode, bucket]
 
