@@ -55,7 +55,7 @@ def make_train_step(model: pure.PureModel,
     (loss, metrics), grads = grad_fn(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {'loss': loss, **metrics, 'grad_norm': optax.tree.norm(grads)}
+    metrics = {'loss': loss, **metrics}
     return TrainState(state.step + 1, params, opt_state), metrics
 
   return train_step
