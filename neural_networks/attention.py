@@ -30,6 +30,16 @@ def length_mask(length_B: jax.Array | None, position_M: jax.Array) -> jax.Array:
   return (valid_M[None, :] & (position_M[None, :] < length_B[:, None]))[:, None, :]
 
 
+def sequence_mask(length_B: jax.Array | None, L: int,
+                  is_causal: bool) -> jax.Array:
+  """`(B or 1, L, L)` self-attention mask over a whole padded sequence."""
+  position_L = jnp.arange(L)
+  mask_BLL = length_mask(length_B, position_L)
+  if is_causal:
+    mask_BLL = mask_BLL & causal_mask(position_L, position_L)
+  return mask_BLL
+
+
 class MultiHeadAttention(nnx.Module):
   """`torch.nn.MultiheadAttention` (fused q/k/v in-projection, batch first)."""
 

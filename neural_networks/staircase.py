@@ -129,10 +129,7 @@ class StaircaseTransformer(nnx.Module):
 
   def _parallel(self, x_BLD, length_B, key):
     L, P = x_BLD.shape[1], self.cfg.num_recurrent_calls
-    position_L = jnp.arange(L)
-    mask_BLL = attention.length_mask(length_B, position_L)
-    if self.cfg.is_causal:
-      mask_BLL = mask_BLL & attention.causal_mask(position_L, position_L)
+    mask_BLL = attention.sequence_mask(length_B, L, self.cfg.is_causal)
     G = self.cfg.group_size
     seeds_PGS = dropout.draw_seeds(key, (P, G, layers.DROPOUT_SITES))
     for p in range(P):

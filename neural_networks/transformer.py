@@ -3,7 +3,6 @@
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from neural_networks import attention
@@ -76,10 +75,8 @@ class Transformer(nnx.Module):
                key: jax.Array | None = None) -> jax.Array:
     """Logits `(B, L, O)`; padding (at or past `length_B`) is never attended."""
     x_BLD = self.embedding(input_BL)
-    position_L = jnp.arange(x_BLD.shape[1])
-    mask_BLL = attention.length_mask(length_B, position_L)
-    if self.cfg.is_causal:
-      mask_BLL = mask_BLL & attention.causal_mask(position_L, position_L)
+    mask_BLL = attention.sequence_mask(length_B, x_BLD.shape[1],
+                                       self.cfg.is_causal)
     n = self.cfg.num_layers
     seeds_NS = dropout.draw_seeds(key, (n, layers.DROPOUT_SITES))
     for i in range(n):
