@@ -60,12 +60,12 @@ def tearDownModule():
   shutil.rmtree(_cache_dir, ignore_errors=True)
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
+def _run_cli(*args: str, script: str = _SCRIPT) -> subprocess.CompletedProcess:
   env = dict(os.environ,
              JAX_COMPILATION_CACHE_DIR=_cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
-  return subprocess.run([sys.executable, _SCRIPT, *args], cwd=_REPO, env=env,
+  return subprocess.run([sys.executable, script, *args], cwd=_REPO, env=env,
                         capture_output=True, text=True, timeout=600,
                         check=False)
 
@@ -141,6 +141,32 @@ class StaircaseRunTest(CliTestCase):
   def setUp(self):
     super().setUp()
     self.assert_ok(self.proc)
+
+  def test_evaluate_rescores_the_saved_run(self):
+    run_dir = _tempdir(self)
+    shutil.copytree(self.reference, run_dir, dirs_exist_ok=True)
+    proc = _run_cli('--run_dir', run_dir, '--test_length', '16',
+                    '--eval_protocol', 'seed',
+                    script=os.path.join(_REPO, 'experiments', 'evaluate.py'))
+    self.assert_ok(proc)
+    rescored = _load_json(os.path.join(run_dir, 'eval_seed_L16.json'))
+    original = _load_json(os.path.join(run_dir, 'eval.json'))
+    self.assertEqual(rescored['protocol'], 'seed')
+    self.assertEqual(rescored['eval_step'], original['eval_step'])
+    self.assertEqual([p['length'] for p in rescored['per_length']],
+                     list(range(1, 17)))
+    # The same checkpoint scored by the other protocol: equal within
+    # sampling error at the shared lengths.
+    for new, old in zip(rescored['per_length'], original['per_length']):
+      self.assertLess(abs(new['accuracy'] - old['accuracy']), 0.15)
+    self.assertTrue(os.path.exists(os.path.join(run_dir, 'eval_seed_L16.png')))
+
+  def test_evaluate_rejects_a_folder_without_a_run(self):
+    proc = _run_cli('--run_dir', _tempdir(self),
+                    script=os.path.join(_REPO, 'experiments', 'evaluate.py'))
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn('config.json', proc.stderr)
+    self.assertNotIn('Traceback', proc.stderr)
 
   def test_writes_every_result_file(self):
     for name in _RESULT_FILES:
