@@ -157,12 +157,18 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
   compiled: dict[tuple[str, int], Callable] = {}
 
   def step_fn(mode: str, bucket: int):
+    """The jitted `(state, length, step)` program of one mode and bucket."""
     if (mode, bucket) not in compiled:
-      compiled[mode, bucket] = jax.jit(
-          train_step_lib.make_sample_and_train_step(
-              models[mode], optimizer, task, encoding, config.batch_size,
-              task.padded_length(bucket)),
-          donate_argnums=0)
+      sample_and_step = train_step_lib.make_sample_and_train_step(
+          models[mode], optimizer, task, encoding, config.batch_size,
+          task.padded_length(bucket))
+
+      def step_at(state, length, step):
+        # Keys are derived on the device, inside the one program per step.
+        _, data_key, dropout_key = step_keys(config.seed, step)
+        return sample_and_step(state, length, data_key, dropout_key)
+
+      compiled[mode, bucket] = jax.jit(step_at, donate_argnums=0)
     return compiled[mode, bucket]
 
   sample_lengths = jax.jit(jax.vmap(
@@ -178,12 +184,10 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
 
   start_step, total = int(state.step), config.total_steps
   pending: list[dict[str, jax.Array]] = []
-  lengths = np.zeros(0, np.int32)
   bar = tqdm.tqdm(total=total, initial=start_step, disable=not progress,
                   unit='step', dynamic_ncols=True)
   interval_start, interval_steps = time.perf_counter(), 0
   run_start, steps_run = time.perf_counter(), 0
-  step = start_step
   try:
     for step in range(start_step, total):
       if (step - start_step) % _LENGTH_BLOCK == 0:
@@ -192,9 +196,8 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
       length = int(lengths[(step - start_step) % _LENGTH_BLOCK])
       mode = mode_at(step, config, models)
       bucket = length_buckets.bucket_for(length, buckets)
-      _, data_key, dropout_key = step_keys(config.seed, step)
       state, metrics = step_fn(mode, bucket)(
-          state, jnp.int32(length), data_key, dropout_key)
+          state, jnp.int32(length), jnp.int32(step))
       pending.append(metrics)
       interval_steps += 1
       steps_run += 1
