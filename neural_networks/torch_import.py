@@ -14,13 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from neural_networks import block_recurrent
 from neural_networks import layers
 from neural_networks import rnn
 from neural_networks import staircase
 from neural_networks import transformer
 
 MODEL_CLASSES = ('MyStaircaseTransformer', 'Transformer',
-                 'UniversalTransformer', 'ElmanRNN')
+                 'UniversalTransformer', 'ElmanRNN',
+                 'BlockRecurrentTransformerWrapper')
 _FIXTURE_KEYS = ('input_tokens', 'input_onehot', 'output', 'output_float64',
                  'output_parallel', 'staircase_vs_parallel_max_abs_diff',
                  'config')
@@ -67,6 +69,47 @@ class _Loader:
     self.layer_norm(layer.norm1, f'{prefix}.norm1')
     self.layer_norm(layer.norm2, f'{prefix}.norm2')
 
+  def gamma_norm(self, module: nnx.LayerNorm, name: str):
+    """The block-recurrent model's LayerNorm: a gain and a zero bias buffer."""
+    self.put(module.scale, f'{name}.gamma')
+    beta = self._remaining.pop(f'{name}.beta', None)
+    if beta is not None and np.any(beta):
+      raise ValueError(f'{name}.beta is not zero; our LayerNorm has no bias.')
+
+  def block_recurrent(self, model: block_recurrent.BlockRecurrentTransformer):
+    """Every parameter of the original `brt` (BRT_SPEC section 10's names)."""
+    self.put(model.embedding.embedding, 'model.token_emb.weight', True)
+    model.embedding.dtype = self._dtype
+    for i, layer in enumerate(model.layers):
+      prefix = f'model.layers.{i}'
+      self.gamma_norm(layer.attn_norm, f'{prefix}.0.norm')
+      self.linear(layer.to_q, f'{prefix}.0.to_q')
+      self.linear(layer.to_kv, f'{prefix}.0.to_kv')
+      if layer.qk_norm is not None:
+        self.put(layer.qk_norm.q_scale_K, f'{prefix}.0.attn.q_scale')
+        self.put(layer.qk_norm.k_scale_K, f'{prefix}.0.attn.k_scale')
+      self.linear(layer.to_out, f'{prefix}.0.to_out')
+      if layer.state is not None:
+        state, name = layer.state, f'{prefix}.0.state_container'
+        self.put(state.init_state_SD, f'{name}.init_state')
+        self.put(state.state_pos_ids_SD, f'{name}.state_pos_ids')
+        self.put(state.gate_logit_D, f'{name}.learned_ema_beta')
+        self.gamma_norm(state.state_norm, f'{name}.state_norm')
+        for attr in ('q_to_state', 'q_from_state', 'state_to_q',
+                     'state_to_kv', 'to_state_out', 'state_out_to_gate'):
+          self.linear(getattr(state, attr), f'{name}.{attr}')
+        for attr, torch_name in (('read_norm', 'to_state_cross_attn'),
+                                 ('self_norm', 'state_self_attn'),
+                                 ('cross_norm', 'from_state_cross_attn')):
+          norm = getattr(state, attr)
+          self.put(norm.q_scale_K, f'{name}.{torch_name}.q_scale')
+          self.put(norm.k_scale_K, f'{name}.{torch_name}.k_scale')
+      self.gamma_norm(layer.ff_norm, f'{prefix}.1.0')
+      self.linear(layer.ff_in, f'{prefix}.1.1')
+      self.linear(layer.ff_out, f'{prefix}.1.3')
+    self.gamma_norm(model.final_norm, 'model.to_logits.0')
+    self.linear(model.output, 'model.to_logits.1')
+
   def finish(self):
     if self._remaining:
       raise ValueError(f'Unused state_dict entries: {sorted(self._remaining)}.')
@@ -109,8 +152,15 @@ def config_from_torch(model_class: str, kwargs: Mapping[str, Any],
         hidden_size=kwargs['hidden_size'], num_layers=kwargs['num_layers'],
         dropout=kwargs.get('dropout', 0.0))
   if model_class == 'BlockRecurrentTransformerWrapper':
-    raise NotImplementedError(
-        'The block-recurrent Transformer is not implemented yet.')
+    D, C = kwargs['d_model'], kwargs['chunk_size']
+    return block_recurrent.BlockRecurrentConfig(
+        input_size=kwargs['input_size'], output_size=kwargs['output_size'],
+        d_model=D, num_heads=kwargs['num_heads'],
+        num_layers=kwargs['num_layers'],
+        recurrent_layer_index=kwargs['recurrent_layer_index'], chunk_size=C,
+        # The package's default when unset is one state vector per token.
+        num_state_vectors=kwargs.get('num_state_vectors') or C,
+        max_sequence_length=kwargs.get('max_sequence_length', 512))
   raise ValueError(
       f'Unknown model class {model_class!r}; expected one of {MODEL_CLASSES}.')
 
@@ -131,6 +181,11 @@ def model_from_state_dict(model_class: str, state_dict: Mapping[str, Any],
               else 'transformer.layers')
     for i, layer in enumerate(model.layers):
       loader.encoder_layer(layer, f'{prefix}.{i}')
+  elif isinstance(cfg, block_recurrent.BlockRecurrentConfig):
+    model = block_recurrent.BlockRecurrentTransformer(cfg, rngs=nnx.Rngs(0))
+    loader.block_recurrent(model)
+    loader.finish()
+    return model
   else:
     model = rnn.RNN(cfg, rngs=nnx.Rngs(0))
     for k, layer in enumerate(model.layers):

@@ -21,15 +21,19 @@ def _kind(path: str) -> str:
     return json.loads(str(fixture['config']))['kind']
 
 
-_CASES = [(os.path.basename(p)[:-4], p) for p in _FIXTURES
-          if _kind(p) != 'brt']
+_CASES = [(os.path.basename(p)[:-4], p) for p in _FIXTURES]
+# The block-recurrent fixtures' float64 outputs sit about 3e-9 from ours,
+# while BRT_SPEC 14.1's float64 known answers agree with ours to 5e-13
+# (block_recurrent_test.py); the other models agree with theirs to 1e-15.
+_FLOAT64_ATOL = {'brt': 1e-8}
 
 
 class GoldenTest(parameterized.TestCase):
 
   def test_fixtures_are_present(self):
     # Guards against a silently empty parameterisation.
-    self.assertGreaterEqual(len(_CASES), 35, _GOLDEN_DIR)
+    self.assertGreaterEqual(len(_CASES), 37, _GOLDEN_DIR)
+    self.assertGreaterEqual(sum(_kind(p) == 'brt' for _, p in _CASES), 2)
 
   @parameterized.named_parameters(*_CASES)
   def test_float32_logits_match_the_original(self, path):
@@ -47,7 +51,8 @@ class GoldenTest(parameterized.TestCase):
     with jax.enable_x64(True):
       actual = torch_import.logits_from_fixture(path, dtype=np.float64)
     self.assertEqual(actual.dtype, np.float64)
-    np.testing.assert_allclose(actual, expected, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(actual, expected,
+                               atol=_FLOAT64_ATOL.get(_kind(path), 1e-9), rtol=0)
 
   def test_property_fixtures_staircase_equals_parallel(self):
     for name, path in _CASES:
@@ -56,12 +61,6 @@ class GoldenTest(parameterized.TestCase):
       with np.load(path, allow_pickle=False) as fixture:
         np.testing.assert_allclose(torch_import.logits_from_fixture(path),
                                    fixture['output_parallel'], atol=1e-5)
-
-  def test_block_recurrent_fixtures_are_not_yet_supported(self):
-    brt = [p for p in _FIXTURES if _kind(p) == 'brt']
-    self.assertNotEmpty(brt)
-    with self.assertRaises(NotImplementedError):
-      torch_import.logits_from_fixture(brt[0])
 
 
 if __name__ == '__main__':

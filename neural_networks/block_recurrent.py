@@ -1,0 +1,544 @@
+"""The block-recurrent Transformer (BRT_SPEC.md): S state vectors updated once per block.
+
+The sequence is cut into blocks of C tokens. Every layer attends causally
+within its block and to the previous block's raw keys and values of the same
+layer (one block of "XL memory"), with rotary + XPos positions local to that
+window of 2C slots. Layer r also reads S learned state vectors and, after each
+block, rewrites them with a fixed sigmoid gate from a state self-attention and
+a state-to-token cross-attention.
+
+Why only the state is scanned: the memory a layer reads is the previous
+block's keys and values *of that layer*, which depend on that block's input to
+the layer and never on the state of the block being processed. So every layer
+runs on all blocks at once (the XL memory is the key/value tensor shifted by
+one block), and the only sequential computation is the state update of layer
+r, a `jax.lax.scan` over blocks whose carry is the (B, S, D) state. Its inputs
+(the block's keys and values) are computed before the scan and the read of
+the state by the tokens after it, so the big matrix products see all B x L
+tokens at once. This computes exactly BRT_SPEC section 11's block loop (the
+tests compare it with a per-block reference that carries the memory).
+
+Shape letters beyond STYLE.md's: C block width (W in BRT_SPEC), M keys one
+query sees (2C: [previous block | current block], or C), J key/value heads
+(1, shared by the H query heads as in the original, or H).
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from neural_networks import dropout
+from neural_networks import initializers
+
+# Each field's allowed values; the first is the original's (BRT_SPEC section 12).
+CHOICES = {
+    'token_window': ('block_xl', 'sliding_exclusive'),
+    'first_block_memory': ('absent', 'zeros'),
+    'kv_heads': ('1', 'all'),
+    'position': ('rope_xpos', 'rope', 'none'),
+    'qk_norm': ('recurrent_layer', 'all_layers', 'none'),
+    'qk_temperature': ('inv_sqrt_dh', 'fixed8', 'learned_per_head'),
+    'norm': ('layernorm', 'rmsnorm'),
+    'ffn': ('geglu', 'relu'),
+    'state_out': ('two_linear', 'one_linear'),
+    'state_cross_span': ('block', 'block_and_memory'),
+}
+# `--brt_variant`: the original (lucidrains 0.4.4, as the seed ran it), or
+# Hutchins et al.'s meliad configuration with rotary positions instead of the
+# T5 bias.
+VARIANTS = {
+    'seed': {},
+    'meliad': dict(
+        token_window='sliding_exclusive', first_block_memory='zeros',
+        kv_heads='all', position='rope', qk_norm='all_layers',
+        qk_temperature='learned_per_head', norm='rmsnorm', ffn='relu',
+        state_out='one_linear', state_cross_span='block_and_memory',
+        init_state_std=0.1, apply_dropout=True),
+}
+ROPE_THETA = 10000.0
+XPOS_SCALE_BASE = 512.0
+_L2N_EPS = 1e-12
+DROPOUT_SITES = 3  # Per layer: normalised attention input, weights, FFN output.
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockRecurrentConfig:
+  """The original `brt` model (defaults) and the departures of BRT_SPEC 12."""
+
+  input_size: int  # V: model vocabulary (task alphabet + harness ids).
+  output_size: int  # O
+  d_model: int = 64  # D; --embed_size
+  num_heads: int = 4  # H; --num_heads (D / H must be even for rotary).
+  num_layers: int = 3  # --num_layers
+  recurrent_layer_index: int = 2  # r, 1-based; --recurrent_layer_index
+  chunk_size: int = 2  # C, the block width; --chunk_size
+  num_state_vectors: int = 2  # S; --num_state_vectors
+  max_sequence_length: int = 512  # Only checked: a multiple of chunk_size.
+  token_window: str = 'block_xl'  # --brt_token_window
+  first_block_memory: str = 'absent'  # --brt_first_block_memory
+  kv_heads: str = '1'  # --brt_kv_heads: '1' (multi-query) or 'all'.
+  position: str = 'rope_xpos'  # --brt_position
+  qk_norm: str = 'recurrent_layer'  # --brt_qk_norm
+  qk_temperature: str = 'inv_sqrt_dh'  # --brt_qk_temperature
+  norm: str = 'layernorm'  # --brt_norm
+  ffn: str = 'geglu'  # --brt_ffn
+  state_out: str = 'two_linear'  # --brt_state_out
+  state_cross_span: str = 'block'  # --brt_state_cross_span
+  init_state_std: float | None = None  # --brt_init_state_std; None: 1/sqrt(D).
+  apply_dropout: bool = False  # --brt_apply_dropout; the original has none.
+  dropout: float = 0.0  # --dropout, used only with apply_dropout.
+
+  def __post_init__(self):
+    D, H = self.d_model, self.num_heads
+    if self.input_size < 1 or self.output_size < 1:
+      raise ValueError('input_size and output_size must be >= 1.')
+    if D < 1 or H < 1 or D % H:
+      raise ValueError(f'num_heads={H} must divide embed_size (d_model)={D}.')
+    if self.position != 'none' and (D // H) % 2:
+      raise ValueError(
+          f'Rotary positions need an even head width; embed_size={D} /'
+          f' num_heads={H} = {D // H}.')
+    if self.num_layers < 1:
+      raise ValueError(f'num_layers must be >= 1, got {self.num_layers}.')
+    if not 1 <= self.recurrent_layer_index <= self.num_layers:
+      raise ValueError(
+          f'recurrent_layer_index must be in [1, num_layers={self.num_layers}]'
+          f' (1-based), got {self.recurrent_layer_index}.')
+    if self.chunk_size < 1:
+      raise ValueError(f'chunk_size must be >= 1, got {self.chunk_size}.')
+    if self.num_state_vectors < 1:
+      raise ValueError(
+          f'num_state_vectors must be >= 1, got {self.num_state_vectors}.')
+    if self.max_sequence_length % self.chunk_size:
+      raise ValueError(
+          f'max_sequence_length={self.max_sequence_length} must be a multiple'
+          f' of chunk_size={self.chunk_size} (the original asserts it; it'
+          ' never limits the input length).')
+    for name, allowed in CHOICES.items():
+      if getattr(self, name) not in allowed:
+        raise ValueError(f'--brt_{name} must be one of {allowed}, got'
+                         f' {getattr(self, name)!r}.')
+    if self.init_state_std is not None and not self.init_state_std >= 0:
+      raise ValueError(
+          f'--brt_init_state_std must be >= 0, got {self.init_state_std}.')
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f'dropout must be in [0, 1), got {self.dropout}.')
+
+  @property
+  def head_size(self) -> int:  # K
+    return self.d_model // self.num_heads
+
+  @property
+  def kv_head_count(self) -> int:  # J
+    return 1 if self.kv_heads == '1' else self.num_heads
+
+  @property
+  def ff_size(self) -> int:  # GEGLU: int(4 D * 2 / 3), as the original.
+    return int(self.d_model * 4 * 2 / 3) if self.ffn == 'geglu' else 4 * self.d_model
+
+  def normalises_qk(self, layer: int) -> bool:
+    """Whether layer `layer` (1-based) l2-normalises its token queries/keys."""
+    return (self.qk_norm == 'all_layers' or
+            (self.qk_norm == 'recurrent_layer'
+             and layer == self.recurrent_layer_index))
+
+
+def variant_config(variant: str = 'seed', **fields) -> BlockRecurrentConfig:
+  """A config from a `--brt_variant` preset; `fields` override the preset."""
+  if variant not in VARIANTS:
+    raise ValueError(
+        f'--brt_variant must be one of {tuple(VARIANTS)}, got {variant!r}.')
+  return BlockRecurrentConfig(**{**VARIANTS[variant], **fields})
+
+
+def l2_normalise(u: jax.Array) -> jax.Array:
+  """`u / max(|u|, 1e-12)` over the last axis, with a finite gradient at 0."""
+  squared = jnp.sum(u * u, axis=-1, keepdims=True)
+  return u / jnp.sqrt(jnp.maximum(squared, _L2N_EPS**2))
+
+
+def rotary_tables(C: int, K: int, use_xpos: bool, dtype):
+  """`(cos_MK, sin_MK, scale_MK)` for window slots 0..2C-1 (half-split layout).
+
+  Slots 0..C-1 hold the previous block, C..2C-1 the current one. XPos scales
+  queries by `scale` and divides keys by it, so only distances matter.
+  """
+  position_M = jnp.arange(2 * C, dtype=dtype)
+  half_K = jnp.arange(0, K, 2, dtype=dtype)
+  frequency_K = 1.0 / ROPE_THETA**(half_K / K)
+  angle_MK = position_M[:, None] * frequency_K[None, :]
+  angle_MK = jnp.concatenate([angle_MK, angle_MK], axis=-1)
+  if use_xpos:
+    zeta_K = (half_K + 0.4 * K) / (1.4 * K)
+    scale_MK = zeta_K[None, :]**((position_M[:, None] - C) / XPOS_SCALE_BASE)
+    scale_MK = jnp.concatenate([scale_MK, scale_MK], axis=-1)
+  else:
+    scale_MK = jnp.ones_like(angle_MK)
+  return jnp.cos(angle_MK), jnp.sin(angle_MK), scale_MK
+
+
+def rotate(u_XMJK: jax.Array, cos_MK, sin_MK, scale_MK) -> jax.Array:
+  """Rotary embedding over the whole head width, times the XPos factor."""
+  first_XMJK, second_XMJK = jnp.split(u_XMJK, 2, axis=-1)
+  half_turn_XMJK = jnp.concatenate([-second_XMJK, first_XMJK], axis=-1)
+  lead = (None,) * (u_XMJK.ndim - 3)
+  cos_XMJK, sin_XMJK, scale_XMJK = (t[lead + (slice(None), None)]
+                                    for t in (cos_MK, sin_MK, scale_MK))
+  return (u_XMJK * cos_XMJK + half_turn_XMJK * sin_XMJK) * scale_XMJK
+
+
+def _last_axis(v_E: jax.Array, ndim: int) -> jax.Array:
+  """`v_E` shaped to broadcast along the last axis of a rank-`ndim` array."""
+  return v_E.reshape((1,) * (ndim - 1) + v_E.shape)
+
+
+def first_block_memory(shape: tuple[int, ...], dtype) -> jax.Array:
+  """What stands in for the memory of block 0 (masked unless the variant says zeros)."""
+  return jnp.zeros(shape, dtype)
+
+
+def with_memory(u_BNCJK: jax.Array) -> jax.Array:
+  """`(B, N, 2C, J, K)`: each block's keys (or values) after the previous block's."""
+  first_B1CJK = first_block_memory(
+      (u_BNCJK.shape[0], 1) + u_BNCJK.shape[2:], u_BNCJK.dtype)
+  memory_BNCJK = jnp.concatenate([first_B1CJK, u_BNCJK[:, :-1]], axis=1)
+  return jnp.concatenate([memory_BNCJK, u_BNCJK], axis=2)
+
+
+def token_mask(cfg: BlockRecurrentConfig, N: int) -> jax.Array:
+  """`(N, C, 2C)` bool: which window slot each query of each block may attend to."""
+  C = cfg.chunk_size
+  query_C = jnp.arange(C)[:, None]
+  slot_M = jnp.arange(2 * C)[None, :]
+  if cfg.token_window == 'block_xl':  # All of the memory, causal in the block.
+    mask_CM = slot_M <= C + query_C
+  else:  # The C tokens strictly before the query.
+    mask_CM = (slot_M >= query_C) & (slot_M < C + query_C)
+  memory_ok_N = jnp.arange(N) > 0
+  if cfg.first_block_memory == 'zeros':
+    memory_ok_N = jnp.ones((N,), bool)
+  is_memory_M = jnp.arange(2 * C) < C
+  visible_NM = memory_ok_N[:, None] | ~is_memory_M[None, :]
+  return mask_CM[None] & visible_NM[:, None, :]
+
+
+# Below this many query-key pairs, attention multiplies and sums instead of
+# calling batched matrix products (thousands of tiny ones are slow on CPU).
+_SMALL_ATTENTION = 256
+
+
+def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
+           mask_XQM: jax.Array | None, scale, seed=None, rate: float = 0.0
+           ) -> jax.Array:
+  """Softmax attention of H query heads over J (1 or H) key/value heads.
+
+  `scale` multiplies the logits (a number or one per head). Masked keys get
+  weight exactly 0, and a query with no visible key returns 0, not NaN.
+  """
+  Q, M = q_XQHK.shape[-3], k_XMJK.shape[-3]
+  if Q * M <= _SMALL_ATTENTION:
+    logits_XQMH = (q_XQHK[..., :, None, :, :]
+                   * k_XMJK[..., None, :, :, :]).sum(-1)
+  elif k_XMJK.shape[-2] == 1:
+    logits_XQMH = jnp.einsum('...QHK,...MK->...QMH', q_XQHK, k_XMJK[..., 0, :])
+  else:
+    logits_XQMH = jnp.einsum('...QHK,...MHK->...QMH', q_XQHK, k_XMJK)
+  if jnp.ndim(scale):  # One temperature per head.
+    scale = _last_axis(scale, logits_XQMH.ndim)
+  logits_XQMH = logits_XQMH * scale
+  if mask_XQM is not None:
+    mask_XQM1 = mask_XQM[..., None]
+    logits_XQMH = jnp.where(mask_XQM1, logits_XQMH,
+                            jnp.finfo(logits_XQMH.dtype).min)
+  weights_XQMH = jax.nn.softmax(logits_XQMH, axis=-2)
+  if mask_XQM is not None:  # Exact zeros, also for a row with no key.
+    weights_XQMH = jnp.where(mask_XQM1, weights_XQMH, 0.0)
+  weights_XQMH = dropout.dropout(weights_XQMH, rate, seed)
+  if Q * M <= _SMALL_ATTENTION:
+    return (weights_XQMH[..., None] * v_XMJK[..., None, :, :, :]).sum(-3)
+  if v_XMJK.shape[-2] == 1:
+    return jnp.einsum('...QMH,...MK->...QHK', weights_XQMH, v_XMJK[..., 0, :])
+  return jnp.einsum('...QMH,...MHK->...QHK', weights_XQMH, v_XMJK)
+
+
+def _linear(fan_in: int, fan_out: int, rngs: nnx.Rngs,
+            use_bias: bool = False) -> nnx.Linear:
+  """`nn.Linear` with PyTorch's default initialisation."""
+  init = initializers.torch_linear(fan_in)
+  return nnx.Linear(fan_in, fan_out, use_bias=use_bias, kernel_init=init,
+                    bias_init=init, rngs=rngs)
+
+
+def _norm(cfg: BlockRecurrentConfig, rngs: nnx.Rngs) -> nnx.Module:
+  """The original's bias-free LayerNorm (eps 1e-5), or meliad's RMS norm."""
+  if cfg.norm == 'layernorm':
+    return nnx.LayerNorm(cfg.d_model, epsilon=1e-5, use_bias=False,
+                         use_fast_variance=False, rngs=rngs)
+  return nnx.RMSNorm(cfg.d_model, epsilon=1e-6, rngs=rngs)
+
+
+class QKNorm(nnx.Module):
+  """l2-normalised queries and keys, each scaled per feature (learned, init 1)."""
+
+  def __init__(self, cfg: BlockRecurrentConfig):
+    K, H = cfg.head_size, cfg.num_heads
+    self.q_scale_K = nnx.Param(jnp.ones((K,)))
+    self.k_scale_K = nnx.Param(jnp.ones((K,)))
+    # The temperature: the original's 1/sqrt(K) (its configured 8 is dead
+    # code), that 8, or a learned per-head factor (init 1) as in meliad.
+    self.temperature_H = (nnx.Param(jnp.ones((H,)))
+                          if cfg.qk_temperature == 'learned_per_head' else None)
+    self._fixed_scale = {'inv_sqrt_dh': 1 / math.sqrt(K),
+                         'fixed8': 8.0}.get(cfg.qk_temperature)
+
+  def queries(self, q_XHK: jax.Array) -> jax.Array:
+    return l2_normalise(q_XHK) * _last_axis(self.q_scale_K[...], q_XHK.ndim)
+
+  def keys(self, k_XJK: jax.Array) -> jax.Array:
+    return l2_normalise(k_XJK) * _last_axis(self.k_scale_K[...], k_XJK.ndim)
+
+  def logit_scale(self):
+    if self.temperature_H is not None:
+      return self.temperature_H[...]
+    return self._fixed_scale
+
+
+def _maybe_norm(cfg: BlockRecurrentConfig, normalise: bool) -> QKNorm | None:
+  return QKNorm(cfg) if normalise else None
+
+
+def _scale_of(qk_norm: QKNorm | None, K: int):
+  return 1 / math.sqrt(K) if qk_norm is None else qk_norm.logit_scale()
+
+
+class BlockState(nnx.Module):
+  """Layer r's state: read by the tokens, rewritten after every block (BRT_SPEC 6)."""
+
+  def __init__(self, cfg: BlockRecurrentConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    D, H, K, S, J = (cfg.d_model, cfg.num_heads, cfg.head_size,
+                     cfg.num_state_vectors, cfg.kv_head_count)
+    std = D**-0.5 if cfg.init_state_std is None else cfg.init_state_std
+    self.init_state_SD = nnx.Param(
+        jax.random.normal(rngs.params(), (S, D)) * std)
+    self.state_pos_ids_SD = nnx.Param(jax.random.normal(rngs.params(), (S, D)))
+    self.gate_logit_D = nnx.Param(  # beta: s' = sigmoid(beta) z + (1 - ...) s.
+        jax.random.normal(rngs.params(), (D,)) * 0.1)
+    self.state_norm = _norm(cfg, rngs)
+    self.q_to_state = _linear(D, H * K, rngs)  # Token queries reading the state.
+    self.q_from_state = _linear(D, H * K, rngs)  # State queries to the tokens.
+    self.state_to_q = _linear(D, H * K, rngs)  # State self-attention queries.
+    self.state_to_kv = _linear(D, 2 * J * K, rngs)
+    self.to_state_out = _linear(2 * H * K, D, rngs)
+    self.state_out_to_gate = (_linear(D, D, rngs, use_bias=True)
+                              if cfg.state_out == 'two_linear' else None)
+    normalise = cfg.qk_norm != 'none'
+    self.read_norm = _maybe_norm(cfg, normalise)  # a_q, a_k
+    self.self_norm = _maybe_norm(cfg, normalise)  # b_q, b_k
+    self.cross_norm = _maybe_norm(cfg, normalise)  # c_q, c_k
+
+  def __call__(self, h_BNCD: jax.Array, k_BNCJK: jax.Array,
+               v_BNCJK: jax.Array, real_BNC: jax.Array):
+    """`(read_BNCHK, final_state_BSD)`: each block's read of the state before it.
+
+    `k`, `v` are this layer's raw token keys and values; `real_BNC` marks real
+    tokens, so padding never enters the final state.
+    """
+    cfg = self.cfg
+    B, N, C, D = h_BNCD.shape
+    H, K, J, S = cfg.num_heads, cfg.head_size, cfg.kv_head_count, cfg.num_state_vectors
+
+    # What the state attends to in block n: its tokens (and the memory).
+    if cfg.state_cross_span == 'block':
+      cross_k_BNMJK, cross_v_BNMJK, cross_mask_BNM = k_BNCJK, v_BNCJK, real_BNC
+    else:
+      cross_k_BNMJK, cross_v_BNMJK = with_memory(k_BNCJK), with_memory(v_BNCJK)
+      memory_ok_N = jnp.arange(N) > 0
+      if cfg.first_block_memory == 'zeros':
+        memory_ok_N = jnp.ones((N,), bool)
+      cross_mask_BNM = jnp.concatenate(
+          [jnp.broadcast_to(memory_ok_N[None, :, None], (B, N, C)), real_BNC],
+          axis=-1)
+    if self.cross_norm is not None:
+      cross_k_BNMJK = self.cross_norm.keys(cross_k_BNMJK)
+    has_real_BN = real_BNC.any(-1)
+
+    # One product for the state's keys/values and both kinds of state query.
+    project_DE = jnp.concatenate(
+        [self.state_to_kv.kernel[...], self.state_to_q.kernel[...],
+         self.q_from_state.kernel[...]], axis=1)
+    gate_BSD = _last_axis(jax.nn.sigmoid(self.gate_logit_D[...]), 3)
+    positions_BSD = self.state_pos_ids_SD[...][None]
+
+    def update(state_BSD, xs):
+      cross_k_BMJK, cross_v_BMJK, cross_mask_BM, has_real_B = xs
+      state_in_BSD = self.state_norm(state_BSD) + positions_BSD
+      kv_BSE, q_self_BSE, q_cross_BSE = jnp.split(
+          state_in_BSD @ project_DE, [2 * J * K, 2 * J * K + H * K], axis=-1)
+      kv_BS2JK = kv_BSE.reshape(B, S, 2, J, K)
+      key_BSJK, value_BSJK = kv_BS2JK[:, :, 0], kv_BS2JK[:, :, 1]
+      q_self_BSHK = q_self_BSE.reshape(B, S, H, K)
+      q_cross_BSHK = q_cross_BSE.reshape(B, S, H, K)
+      self_key_BSJK = key_BSJK
+      if self.self_norm is not None:
+        q_self_BSHK = self.self_norm.queries(q_self_BSHK)
+        self_key_BSJK = self.self_norm.keys(key_BSJK)
+        q_cross_BSHK = self.cross_norm.queries(q_cross_BSHK)
+      self_BSHK = attend(q_self_BSHK, self_key_BSJK, value_BSJK, None,
+                         _scale_of(self.self_norm, K))
+      cross_BSHK = attend(q_cross_BSHK, cross_k_BMJK, cross_v_BMJK,
+                          cross_mask_BM[:, None, :],
+                          _scale_of(self.cross_norm, K))
+      # Per head [self ; cross]: input feature h * 2K + c of the projection.
+      both_BSE = jnp.concatenate([self_BSHK, cross_BSHK], -1).reshape(B, S, -1)
+      z_BSD = self.to_state_out(both_BSE)
+      if self.state_out_to_gate is not None:
+        z_BSD = self.state_out_to_gate(z_BSD)
+      new_BSD = gate_BSD * z_BSD + (1 - gate_BSD) * state_BSD
+      new_BSD = jnp.where(has_real_B[:, None, None], new_BSD, state_BSD)
+      return new_BSD, (key_BSJK, value_BSJK)
+
+    init_BSD = jnp.broadcast_to(self.init_state_SD[...], (B, S, D))
+    init_BSD = init_BSD.astype(h_BNCD.dtype)
+    swap = lambda u: jnp.swapaxes(u, 0, 1)
+    final_BSD, (key_NBSJK, value_NBSJK) = jax.lax.scan(
+        update, init_BSD,
+        (swap(cross_k_BNMJK), swap(cross_v_BNMJK), swap(cross_mask_BNM),
+         swap(has_real_BN)))
+
+    # The tokens of block n read the state before block n (no mask, no positions).
+    q_BNCHK = self.q_to_state(h_BNCD).reshape(B, N, C, H, K)
+    key_BNSJK = swap(key_NBSJK)
+    if self.read_norm is not None:
+      q_BNCHK = self.read_norm.queries(q_BNCHK)
+      key_BNSJK = self.read_norm.keys(key_BNSJK)
+    read_BNCHK = attend(q_BNCHK, key_BNSJK, swap(value_NBSJK), None,
+                        _scale_of(self.read_norm, K))
+    return read_BNCHK, final_BSD
+
+
+class BlockLayer(nnx.Module):
+  """Pre-norm attention over [previous block | block], then a pre-norm FFN."""
+
+  def __init__(self, cfg: BlockRecurrentConfig, index: int, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    D, H, K, J, F = (cfg.d_model, cfg.num_heads, cfg.head_size,
+                     cfg.kv_head_count, cfg.ff_size)
+    recurrent = index == cfg.recurrent_layer_index
+    self.attn_norm = _norm(cfg, rngs)
+    self.to_q = _linear(D, H * K, rngs)
+    self.to_kv = _linear(D, 2 * J * K, rngs)  # Features [keys | values].
+    self.qk_norm = _maybe_norm(cfg, cfg.normalises_qk(index))
+    self.state = BlockState(cfg, rngs=rngs) if recurrent else None
+    # Input features [attention output | state read] in the recurrent layer.
+    self.to_out = _linear((2 if recurrent else 1) * H * K, D, rngs)
+    self.ff_norm = _norm(cfg, rngs)
+    # GEGLU: features [value | gate] of width F each; or ReLU of width 4D.
+    self.ff_in = _linear(D, 2 * F if cfg.ffn == 'geglu' else F, rngs)
+    self.ff_out = _linear(F, D, rngs)
+
+  def __call__(self, x_BNCD: jax.Array, mask_NCM: jax.Array, tables,
+               real_BNC: jax.Array, seeds_S: jax.Array | None):
+    """`(x_BNCD, final_state_BSD or None)`."""
+    cfg = self.cfg
+    B, N, C, D = x_BNCD.shape
+    H, K, J = cfg.num_heads, cfg.head_size, cfg.kv_head_count
+    rate = cfg.dropout if cfg.apply_dropout else 0.0
+    seed = (lambda i: None) if seeds_S is None else (lambda i: seeds_S[i])
+
+    h_BNCD = dropout.dropout(self.attn_norm(x_BNCD), rate, seed(0))
+    q_BNCHK = self.to_q(h_BNCD).reshape(B, N, C, H, K)
+    kv_BNC2JK = self.to_kv(h_BNCD).reshape(B, N, C, 2, J, K)
+    k_BNCJK, v_BNCJK = kv_BNC2JK[:, :, :, 0], kv_BNC2JK[:, :, :, 1]
+    k_BNMJK, v_BNMJK = with_memory(k_BNCJK), with_memory(v_BNCJK)
+    if self.qk_norm is not None:
+      q_BNCHK = self.qk_norm.queries(q_BNCHK)
+      k_BNMJK = self.qk_norm.keys(k_BNMJK)
+    if tables is not None:
+      cos_MK, sin_MK, scale_MK = tables
+      q_BNCHK = rotate(q_BNCHK, cos_MK[C:], sin_MK[C:], scale_MK[C:])
+      k_BNMJK = rotate(k_BNMJK, cos_MK, sin_MK, 1 / scale_MK)
+    out_BNCHK = attend(q_BNCHK, k_BNMJK, v_BNMJK, mask_NCM[None],
+                       _scale_of(self.qk_norm, K), seed(1), rate)
+    out_BNCE = out_BNCHK.reshape(B, N, C, H * K)
+    final_state_BSD = None
+    if self.state is not None:
+      read_BNCHK, final_state_BSD = self.state(h_BNCD, k_BNCJK, v_BNCJK,
+                                               real_BNC)
+      out_BNCE = jnp.concatenate(
+          [out_BNCE, read_BNCHK.reshape(B, N, C, H * K)], axis=-1)
+    x_BNCD = x_BNCD + self.to_out(out_BNCE)
+
+    u_BNCF = self.ff_in(self.ff_norm(x_BNCD))
+    if cfg.ffn == 'geglu':
+      value_BNCF, gate_BNCF = jnp.split(u_BNCF, 2, axis=-1)
+      u_BNCF = value_BNCF * jax.nn.gelu(gate_BNCF, approximate=False)
+    else:
+      u_BNCF = jax.nn.relu(u_BNCF)
+    x_BNCD = x_BNCD + dropout.dropout(self.ff_out(u_BNCF), rate, seed(2))
+    return x_BNCD, final_state_BSD
+
+
+class BlockRecurrentTransformer(nnx.Module):
+  """Embedding, N block layers (layer r recurrent), final norm, output."""
+
+  def __init__(self, cfg: BlockRecurrentConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    D = cfg.d_model
+    # The original's bias-free linear embedding of one-hot inputs,
+    # kaiming-normal (fan_out): N(0, 1/D).
+    self.embedding = nnx.Embed(cfg.input_size, D,
+                               embedding_init=initializers.normal(D**-0.5),
+                               rngs=rngs)
+    self.layers = nnx.List([BlockLayer(cfg, i + 1, rngs=rngs)
+                            for i in range(cfg.num_layers)])
+    self.final_norm = _norm(cfg, rngs)
+    self.output = _linear(D, cfg.output_size, rngs)
+
+  def __call__(self, input_BL: jax.Array, length_B: jax.Array | None = None,
+               key: jax.Array | None = None) -> jax.Array:
+    """Logits `(B, L, O)`; causal, so positions at or past `length_B` never matter."""
+    return self.run(input_BL, length_B, key)[0]
+
+  def run(self, input_BL: jax.Array, length_B: jax.Array | None = None,
+          key: jax.Array | None = None):
+    """`(logits_BLO, final_state_BSD)`: the state after the last real token."""
+    cfg = self.cfg
+    B, L = input_BL.shape
+    C, D = cfg.chunk_size, cfg.d_model
+    N = -(-L // C)
+    x_BLD = self.embedding(input_BL)
+    x_BNCD = jnp.pad(x_BLD, ((0, 0), (0, N * C - L), (0, 0))).reshape(B, N, C, D)
+    if length_B is None:
+      length_B = jnp.full((B,), L, jnp.int32)
+    real_BNC = (jnp.arange(N * C)[None, :] < length_B[:, None]).reshape(B, N, C)
+    mask_NCM = token_mask(cfg, N)
+    tables = (None if cfg.position == 'none' else
+              rotary_tables(C, cfg.head_size, cfg.position == 'rope_xpos',
+                            x_BLD.dtype))
+    rate = cfg.dropout if cfg.apply_dropout else 0.0
+    seeds_LS = (dropout.draw_seeds(key, (cfg.num_layers + 1, DROPOUT_SITES))
+                if rate > 0 else None)
+    final_state_BSD = None
+    for i, layer in enumerate(self.layers):
+      x_BNCD, state_BSD = layer(x_BNCD, mask_NCM, tables, real_BNC,
+                                None if seeds_LS is None else seeds_LS[i])
+      if state_BSD is not None:
+        final_state_BSD = state_BSD
+    x_BLD = self.final_norm(x_BNCD.reshape(B, N * C, D)[:, :L])
+    x_BLD = dropout.dropout(x_BLD, rate,
+                            None if seeds_LS is None else seeds_LS[-1, 0])
+    return self.output(x_BLD), final_state_BSD
+
+
+def parameter_count(cfg: BlockRecurrentConfig) -> int:
+  """BRT_SPEC section 10's formula for the original (seed) variant."""
+  I, O, N = cfg.input_size, cfg.output_size, cfg.num_layers
+  D, H, K, S, F = (cfg.d_model, cfg.num_heads, cfg.head_size,
+                   cfg.num_state_vectors, cfg.ff_size)
+  recurrent_extra = 6 * H * K * D + 8 * K + 2 * S * D + 3 * D + 2 * D * K + D * D
+  return (I * D + N * (2 * D + 2 * D * H * K + 2 * D * K + 3 * D * F)
+          + recurrent_extra + D + O * D)
