@@ -29,6 +29,7 @@ from absl import flags
 from experiments import constants
 from experiments import model_factory
 from experiments import original_flags
+from neural_networks import block_recurrent
 from neural_networks import rnn
 from neural_networks import transformer
 from training import input_encoding
@@ -77,6 +78,8 @@ def forward_flops(cfg, batch_size: int, length: int) -> float:
     gates = 4 if cfg.cell == 'lstm' else 1
     return 2 * B * L * cfg.num_layers * 2 * cfg.hidden_size**2 * gates
   D = cfg.d_model
+  if isinstance(cfg, block_recurrent.BlockRecurrentConfig):
+    return _block_recurrent_flops(cfg, B, L)
   per_token = 24 * D * D  # q, k, v, out (4 D^2) and feed-forward (8 D^2), x2.
   if isinstance(cfg, transformer.TransformerConfig):
     return cfg.num_layers * B * L * (per_token + 4 * L * D)
@@ -87,6 +90,21 @@ def forward_flops(cfg, batch_size: int, length: int) -> float:
   rows, W = -(-L // C) + P - 1, P * C
   keys = W + (L if cfg.cache_steps else 0) + (P * L if cfg.diagonal else 0)
   return rows * G * B * W * (per_token + 4 * keys * D)
+
+
+def _block_recurrent_flops(cfg, B: int, L: int) -> float:
+  """Matmuls and attention of the block-recurrent model (blocks padded)."""
+  D, H, K, J, F = (cfg.d_model, cfg.num_heads, cfg.head_size,
+                   cfg.kv_head_count, cfg.ff_size)
+  C, S, N = cfg.chunk_size, cfg.num_state_vectors, cfg.num_layers
+  T = -(-L // C) * C
+  ff = D * (2 * F if cfg.ffn == 'geglu' else F) + F * D
+  per_token = N * (2 * D * H * K + 2 * D * J * K + ff) + D * H * K  # + read q.
+  per_token += D * H * K  # The read's half of layer r's output projection.
+  attention = N * 2 * (2 * C) * H * K + 2 * S * H * K  # Window and read.
+  per_state = D * (2 * J * K + 2 * H * K) + 2 * H * K * D + D * D
+  per_state += 2 * (S + C) * H * K
+  return 2 * (B * T * (per_token + attention) + B * (T // C) * S * per_state)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -108,8 +126,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(str(e)) from None
   batch_size = original_flags.BATCH_SIZE.value
   max_train_length = original_flags.SEQUENCE_LENGTH.value
-  multiple_of = (model_flags.fix_staircase_size_forward
-                 if model_factory.is_staircase(model_flags) else 1)
+  multiple_of = model_factory.length_multiple(model_flags)
   buckets = length_buckets.make_buckets(max_train_length, _BUCKET_WIDTH.value,
                                         multiple_of)
   results = {'config': {**{k: v for k, v in vars(model_flags).items()},

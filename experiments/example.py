@@ -123,10 +123,6 @@ def _check_flags() -> None:
   if f.TASK.value not in constants.TASK_BUILDERS:
     raise ConfigError(f'--task={f.TASK.value!r} is unknown; choose one of'
                       f' {sorted(constants.TASK_BUILDERS)}.')
-  if f.ARCHITECTURE.value == 'brt':
-    raise ConfigError('--architecture=brt (block-recurrent Transformer) is not'
-                      ' implemented yet; choose one of'
-                      f' {model_factory.ARCHITECTURES}.')
   if f.ARCHITECTURE.value not in model_factory.ARCHITECTURES:
     raise ConfigError(f'--architecture={f.ARCHITECTURE.value!r} is unknown;'
                       f' choose one of {model_factory.ARCHITECTURES}.')
@@ -174,6 +170,11 @@ def _default_run_name(seed_label: str) -> str:
   if model_factory.is_staircase(m):
     parts += [f'g{m.group_size}', f'p{m.num_recurrent_calls or "-"}',
               f'c{m.fix_staircase_size_forward}']
+  elif m.architecture == 'brt':
+    parts += [f'l{m.num_layers}', f'r{m.recurrent_layer_index}',
+              f's{m.num_state_vectors or m.chunk_size}', f'c{m.chunk_size}']
+    if m.brt_variant != 'seed' or m.brt_options:
+      parts.append(m.brt_variant + ''.join('-' + str(v) for _, v in m.brt_options))
   elif m.num_layers:
     parts.append(f'l{m.num_layers}')
   parts += [f'b{f.BATCH_SIZE.value}', f'lr{f.LR.value:g}',
@@ -231,15 +232,13 @@ def build_setup(seed: int) -> Setup:
       validation_length=f.VALIDATION_LENGTH.value or f.SEQUENCE_LENGTH.value,
       validate_every=_VALIDATE_EVERY.value, log_every=_LOG_FREQUENCY.value,
       checkpoint_every=_CHECKPOINT_EVERY.value,
-      length_multiple=(model_flags.fix_staircase_size_forward
-                       if 'staircase' in models else 1))
+      length_multiple=model_factory.length_multiple(model_flags, models))
   curriculum = curriculum_lib.UniformCurriculum(
       tuple(range(1, f.SEQUENCE_LENGTH.value + 1)))
   final_mode = training.mode_at(train_config.total_steps - 1, train_config,
                                 models)
   protocol = _EVAL_PROTOCOL.value
-  prefix_ok = not encoding.include_eos and (
-      model_flags.is_causal or model_flags.architecture in ('rnn', 'lstm'))
+  prefix_ok = not encoding.include_eos and model_factory.is_causal(model_flags)
   if protocol == 'prefix' and not prefix_ok:
     raise ConfigError('--eval_protocol=prefix needs a causal model'
                       ' (--is_causal=1, or an RNN) and --include_eos=0.')

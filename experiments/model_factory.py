@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from neural_networks import block_recurrent
 from neural_networks import pure
 from neural_networks import rnn
 from neural_networks import staircase
@@ -9,7 +10,7 @@ from neural_networks import transformer
 
 # `my_staircase` is the original's name for the staircase architecture.
 ARCHITECTURES = ('my_staircase', 'staircase', 'transformer',
-                 'universal_transformer', 'rnn', 'lstm')
+                 'universal_transformer', 'rnn', 'lstm', 'brt')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,13 @@ class ModelFlags:
   fix_staircase_size_forward: int = -1
   staircase_cache_steps: int = 0
   diagonal: bool = False
+  chunk_size: int | None = None  # brt: block width.
+  num_state_vectors: int | None = None  # brt; unset: chunk_size (the package's).
+  recurrent_layer_index: int | None = None  # brt, 1-based.
+  max_sequence_length: int = 512  # brt: only checked against chunk_size.
+  brt_variant: str = 'seed'
+  # brt: (field, value) pairs of the --brt_* flags given, over the variant.
+  brt_options: tuple[tuple[str, object], ...] = ()
 
 
 def model_config(model_flags: ModelFlags, vocab_size: int, output_size: int,
@@ -64,6 +72,33 @@ def model_config(model_flags: ModelFlags, vocab_size: int, output_size: int,
         input_size=vocab_size, output_size=output_size,
         hidden_size=f.embed_size, num_layers=f.num_layers or 1,
         dropout=f.dropout, cell='elman' if arch == 'rnn' else 'lstm')
+  if arch == 'brt':
+    for name in ('num_layers', 'chunk_size', 'recurrent_layer_index'):
+      if getattr(f, name) is None:
+        raise ValueError(f'--{name} is required for --architecture=brt.')
+    for name in ('num_layers', 'chunk_size'):
+      if getattr(f, name) < 1:
+        raise ValueError(f'--{name} must be >= 1, got {getattr(f, name)}.')
+    if not 1 <= f.recurrent_layer_index <= f.num_layers:
+      raise ValueError(
+          f'--recurrent_layer_index={f.recurrent_layer_index} must be in'
+          f' [1, --num_layers={f.num_layers}] (it is 1-based).')
+    if f.num_state_vectors is not None and f.num_state_vectors < 1:
+      raise ValueError(
+          f'--num_state_vectors must be >= 1, got {f.num_state_vectors}.')
+    if f.max_sequence_length % f.chunk_size:
+      raise ValueError(
+          f'--max_sequence_length={f.max_sequence_length} must be a multiple'
+          f' of --chunk_size={f.chunk_size} (the original asserts it; it'
+          ' never limits the input length).')
+    return block_recurrent.variant_config(
+        f.brt_variant, input_size=vocab_size, output_size=output_size,
+        d_model=f.embed_size, num_heads=f.num_heads, num_layers=f.num_layers,
+        recurrent_layer_index=f.recurrent_layer_index,
+        chunk_size=f.chunk_size,
+        num_state_vectors=f.num_state_vectors or f.chunk_size,
+        max_sequence_length=f.max_sequence_length, dropout=f.dropout,
+        **dict(f.brt_options))
   raise ValueError(
       f'Unknown --architecture={arch!r}; choose one of {ARCHITECTURES}.')
 
@@ -74,12 +109,29 @@ def build_model(cfg) -> pure.PureModel:
       staircase.StaircaseConfig: staircase.StaircaseTransformer,
       transformer.TransformerConfig: transformer.Transformer,
       rnn.RNNConfig: rnn.RNN,
+      block_recurrent.BlockRecurrentConfig:
+          block_recurrent.BlockRecurrentTransformer,
   }[type(cfg)]
   return pure.from_nnx(lambda rngs: module_class(cfg, rngs=rngs))
 
 
 def is_staircase(model_flags: ModelFlags) -> bool:
   return model_flags.architecture in ('my_staircase', 'staircase')
+
+
+def is_causal(model_flags: ModelFlags) -> bool:
+  """Whether a position's logits never depend on later positions."""
+  return (model_flags.is_causal
+          or model_flags.architecture in ('rnn', 'lstm', 'brt'))
+
+
+def length_multiple(model_flags: ModelFlags, modes=('staircase',)) -> int:
+  """Padded training lengths are multiples of this (the chunk or block)."""
+  if model_flags.architecture == 'brt':
+    return model_flags.chunk_size
+  if is_staircase(model_flags) and 'staircase' in modes:
+    return model_flags.fix_staircase_size_forward
+  return 1
 
 
 def build_models(model_flags: ModelFlags, vocab_size: int, output_size: int,

@@ -69,6 +69,53 @@ NUM_STATE_VECTORS = flags.DEFINE_integer(
 RECURRENT_LAYER_INDEX = flags.DEFINE_integer(
     'recurrent_layer_index', None,
     'Block-recurrent Transformer recurrent layer (1-based).')
+MAX_SEQUENCE_LENGTH = flags.DEFINE_integer(
+    'max_sequence_length', 512,
+    'Block-recurrent Transformer: must be a multiple of --chunk_size (the'
+    " original's only use of it); never limits the input length.")
+BRT_VARIANT = flags.DEFINE_string(
+    'brt_variant', 'seed',
+    "Block-recurrent Transformer: 'seed' (the original's model, quirks"
+    " included) or 'meliad' (Hutchins et al.'s configuration, rotary instead"
+    ' of the T5 bias). The --brt_* flags below override single choices.')
+_BRT_HELP = {
+    'token_window': "'block_xl': the previous block and the causal current"
+                    " block, self included (seed); 'sliding_exclusive': the C"
+                    ' tokens strictly before the query (meliad).',
+    'first_block_memory': "'absent': the first block has no memory (seed);"
+                          " 'zeros': a zero memory it attends to (meliad).",
+    'kv_heads': "'1': one key/value head shared by all heads (seed); 'all':"
+                ' one per head (meliad).',
+    'position': "'rope_xpos' (seed), 'rope' (meliad, for its T5 bias) or"
+                " 'none'.",
+    'qk_norm': "Where queries/keys are l2-normalised: 'recurrent_layer'"
+               " (seed), 'all_layers' (meliad) or 'none'.",
+    'qk_temperature': "Logit scale with the l2 norm: 'inv_sqrt_dh' (seed),"
+                      " 'fixed8' (the package's unused setting) or"
+                      " 'learned_per_head' (meliad).",
+    'norm': "'layernorm' (mean-centred, eps 1e-5; seed) or 'rmsnorm' (eps"
+            ' 1e-6; meliad).',
+    'ffn': "'geglu' (hidden 8D/3; seed) or 'relu' (hidden 4D; meliad).",
+    'state_out': "State update: 'two_linear' (seed) or 'one_linear'"
+                 ' (meliad).',
+    'state_cross_span': "What the state attends to: 'block' (seed) or"
+                        " 'block_and_memory' (meliad).",
+}
+BRT_CHOICES = {
+    name: flags.DEFINE_string(f'brt_{name}', None,
+                              f'Block-recurrent Transformer: {help_text}'
+                              ' Unset: the --brt_variant value.')
+    for name, help_text in _BRT_HELP.items()}
+BRT_INIT_STATE_STD = flags.DEFINE_float(
+    'brt_init_state_std', None,
+    'Block-recurrent Transformer: std of the learned initial state (unset:'
+    ' the variant: 1/sqrt(embed_size) for seed, 0.1 for meliad).')
+BRT_APPLY_DROPOUT = flags.DEFINE_bool(
+    'brt_apply_dropout', None,
+    'Block-recurrent Transformer: apply --dropout (the original ignores it)'
+    ' on the normalised attention input, the attention weights, the FFN'
+    ' output and before the output projection. Unset: the variant (meliad'
+    ' on).')
 NUM_PARITY_AUTOMATA = flags.DEFINE_integer(
     'num_parity_automata', 2, 'parallel_parity_check: number of automata.')
 EXPLICIT_TOKENS_PARITY = flags.DEFINE_bool(
@@ -103,7 +150,19 @@ def model_flags() -> model_factory.ModelFlags:
       init_type=INIT_TYPE.value,
       fix_staircase_size_forward=FIX_STAIRCASE_SIZE_FORWARD.value,
       staircase_cache_steps=STAIRCASE_CACHE_STEPS.value,
-      diagonal=DIAGONAL.value)
+      diagonal=DIAGONAL.value, chunk_size=CHUNK_SIZE.value,
+      num_state_vectors=NUM_STATE_VECTORS.value,
+      recurrent_layer_index=RECURRENT_LAYER_INDEX.value,
+      max_sequence_length=MAX_SEQUENCE_LENGTH.value,
+      brt_variant=BRT_VARIANT.value, brt_options=_brt_options())
+
+
+def _brt_options() -> tuple[tuple[str, object], ...]:
+  """The --brt_* flags that were given, as config fields."""
+  options = [(name, holder.value) for name, holder in BRT_CHOICES.items()]
+  options += [('init_state_std', BRT_INIT_STATE_STD.value),
+              ('apply_dropout', BRT_APPLY_DROPOUT.value)]
+  return tuple((name, value) for name, value in options if value is not None)
 
 
 def task_kwargs() -> dict[str, object]:
