@@ -223,6 +223,11 @@ def build_setup(seed: int) -> Setup:
         mode if staircase_arch else 'staircase')) for mode in models}
   except ValueError as e:
     raise ConfigError(str(e)) from None
+  if (model_flags.architecture == 'brt' and model_flags.dropout > 0
+      and not dict(model_flags.brt_options).get(
+          'apply_dropout', model_flags.brt_variant == 'meliad')):
+    logging.warning('--dropout=%g is ignored by brt, as in the original;'
+                    ' pass --brt_apply_dropout to use it.', model_flags.dropout)
   train_config = training.TrainConfig(
       seed=seed, batch_size=f.BATCH_SIZE.value,
       train_steps=f.TRAIN_STEPS.value,

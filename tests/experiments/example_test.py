@@ -299,7 +299,16 @@ class OtherRunsTest(CliTestCase):
   @parameterized.named_parameters(
       ('transformer', ('--architecture', 'transformer', '--num_layers', '2',
                        '--include_eos', '1', '--num_heads', '2'), 'seed'),
-      ('rnn', ('--architecture', 'rnn', '--include_eos', '0'), 'prefix'))
+      ('rnn', ('--architecture', 'rnn', '--include_eos', '0'), 'prefix'),
+      # The block-recurrent model is causal whatever --is_causal says.
+      ('brt', ('--architecture', 'brt', '--num_layers', '2', '--chunk_size',
+               '2', '--recurrent_layer_index', '1', '--num_state_vectors',
+               '2', '--num_heads', '2', '--include_eos', '0'), 'prefix'),
+      ('brt_meliad', ('--architecture', 'brt', '--brt_variant', 'meliad',
+                      '--brt_norm', 'layernorm', '--num_layers', '1',
+                      '--chunk_size', '1', '--recurrent_layer_index', '1',
+                      '--num_heads', '2', '--include_eos', '1',
+                      '--dropout', '0.1'), 'seed'))
   def test_baseline_runs_and_evaluates(self, args, protocol):
     out_dir = _tempdir(self)
     proc = _run_cli(*args, '--task', 'parity_check', '--train_steps', '10',
@@ -391,7 +400,23 @@ class BadFlagTest(CliTestCase):
   @parameterized.named_parameters(
       ('unknown_task', ('--task', 'parity'), '--task'),
       ('unknown_architecture', ('--architecture', 'gpt'), '--architecture'),
-      ('brt', ('--architecture', 'brt'), '--architecture=brt'),
+      ('brt_without_chunk_size',
+       ('--architecture', 'brt', '--num_layers', '2',
+        '--recurrent_layer_index', '1'), '--chunk_size'),
+      ('brt_recurrent_layer_out_of_range',
+       ('--architecture', 'brt', '--num_layers', '2', '--chunk_size', '2',
+        '--recurrent_layer_index', '3'), '--recurrent_layer_index'),
+      ('brt_chunk_not_dividing_max_length',
+       ('--architecture', 'brt', '--num_layers', '2', '--chunk_size', '3',
+        '--recurrent_layer_index', '1'), '--max_sequence_length'),
+      ('brt_unknown_choice',
+       ('--architecture', 'brt', '--num_layers', '2', '--chunk_size', '2',
+        '--recurrent_layer_index', '1', '--brt_norm', 'batchnorm'),
+       '--brt_norm'),
+      ('brt_unknown_variant',
+       ('--architecture', 'brt', '--num_layers', '2', '--chunk_size', '2',
+        '--recurrent_layer_index', '1', '--brt_variant', 'hutchins'),
+       '--brt_variant'),
       ('chunk_size_zero', _STAIRCASE + ('--fix_staircase_size_forward', '0'),
        '--fix_staircase_size_forward'),
       ('heads_not_dividing_width',
