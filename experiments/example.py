@@ -223,10 +223,9 @@ def build_setup(seed: int) -> Setup:
         mode if staircase_arch else 'staircase')) for mode in models}
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  brt_config = model_factory.model_config(model_flags, vocab_size,
-                                          task.output_size)
   if (model_flags.architecture == 'brt' and model_flags.dropout > 0
-      and not brt_config.apply_dropout):
+      and not model_factory.model_config(model_flags, vocab_size,
+                                         task.output_size).apply_dropout):
     logging.warning('--dropout=%g is ignored by brt, as in the original;'
                     ' pass --brt_apply_dropout to use it.', model_flags.dropout)
   train_config = training.TrainConfig(
