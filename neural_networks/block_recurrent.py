@@ -32,6 +32,7 @@ from flax import nnx
 
 from neural_networks import dropout
 from neural_networks import initializers
+from neural_networks import matmul
 
 # Each field's allowed values; the first is the original's (BRT_SPEC section 12).
 CHOICES = {
@@ -269,7 +270,8 @@ def _linear(fan_in: int, fan_out: int, rngs: nnx.Rngs,
   """`nn.Linear` with PyTorch's default initialisation."""
   init = initializers.torch_linear(fan_in)
   return nnx.Linear(fan_in, fan_out, use_bias=use_bias, kernel_init=init,
-                    bias_init=init, rngs=rngs)
+                    bias_init=init, dot_general=matmul.dense_dot_general,
+                    rngs=rngs)
 
 
 def _norm(cfg: BlockRecurrentConfig, rngs: nnx.Rngs) -> nnx.Module:
