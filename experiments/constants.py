@@ -49,6 +49,14 @@ PRESETS: dict[str, dict[str, object]] = {
         batch_size=64, lr=1e-3, wd=1e-2, adam_beta1_inv=0.0319, dropout=0.0,
         second_training_steps=1500, test_length=500, seed=0,
         log_frequency=100, checkpoint_every=500),
+    # The same budget for a block-recurrent Transformer (blocks of 2, two
+    # state vectors, the recurrent layer in the middle of three), for contrast.
+    'cpu_demo_brt': dict(
+        task='parity_check', architecture='brt', include_eos=0, num_layers=3,
+        recurrent_layer_index=2, chunk_size=2, num_state_vectors=2,
+        embed_size=64, num_heads=4, batch_size=64, lr=1e-3, wd=1e-2,
+        adam_beta1_inv=0.0319, dropout=0.0, second_training_steps=1500,
+        test_length=500, seed=0, log_frequency=100, checkpoint_every=500),
     # The published configurations (the *_best.yaml sweep files, one seed;
     # wandb options dropped).
     # seed_sweeps/staircase/cycle_navigation/chunk_1_best.yaml
