@@ -76,27 +76,13 @@ def model_config(model_flags: ModelFlags, vocab_size: int, output_size: int,
     for name in ('num_layers', 'chunk_size', 'recurrent_layer_index'):
       if getattr(f, name) is None:
         raise ValueError(f'--{name} is required for --architecture=brt.')
-    for name in ('num_layers', 'chunk_size'):
-      if getattr(f, name) < 1:
-        raise ValueError(f'--{name} must be >= 1, got {getattr(f, name)}.')
-    if not 1 <= f.recurrent_layer_index <= f.num_layers:
-      raise ValueError(
-          f'--recurrent_layer_index={f.recurrent_layer_index} must be in'
-          f' [1, --num_layers={f.num_layers}] (it is 1-based).')
-    if f.num_state_vectors is not None and f.num_state_vectors < 1:
-      raise ValueError(
-          f'--num_state_vectors must be >= 1, got {f.num_state_vectors}.')
-    if f.max_sequence_length % f.chunk_size:
-      raise ValueError(
-          f'--max_sequence_length={f.max_sequence_length} must be a multiple'
-          f' of --chunk_size={f.chunk_size} (the original asserts it; it'
-          ' never limits the input length).')
     return block_recurrent.variant_config(
         f.brt_variant, input_size=vocab_size, output_size=output_size,
         d_model=f.embed_size, num_heads=f.num_heads, num_layers=f.num_layers,
         recurrent_layer_index=f.recurrent_layer_index,
         chunk_size=f.chunk_size,
-        num_state_vectors=f.num_state_vectors or f.chunk_size,
+        num_state_vectors=(f.chunk_size if f.num_state_vectors is None
+                           else f.num_state_vectors),
         max_sequence_length=f.max_sequence_length, dropout=f.dropout,
         **dict(f.brt_options))
   raise ValueError(

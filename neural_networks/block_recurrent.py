@@ -97,27 +97,27 @@ class BlockRecurrentConfig:
     if self.input_size < 1 or self.output_size < 1:
       raise ValueError('input_size and output_size must be >= 1.')
     if D < 1 or H < 1 or D % H:
-      raise ValueError(f'num_heads={H} must divide embed_size (d_model)={D}.')
+      raise ValueError(f'--num_heads={H} must divide --embed_size={D}.')
     if self.position != 'none' and (D // H) % 2:
       raise ValueError(
-          f'Rotary positions need an even head width; embed_size={D} /'
-          f' num_heads={H} = {D // H}.')
+          f'Rotary positions need an even head width; --embed_size={D} /'
+          f' --num_heads={H} = {D // H}.')
     if self.num_layers < 1:
-      raise ValueError(f'num_layers must be >= 1, got {self.num_layers}.')
+      raise ValueError(f'--num_layers must be >= 1, got {self.num_layers}.')
     if not 1 <= self.recurrent_layer_index <= self.num_layers:
       raise ValueError(
-          f'recurrent_layer_index must be in [1, num_layers={self.num_layers}]'
-          f' (1-based), got {self.recurrent_layer_index}.')
+          f'--recurrent_layer_index={self.recurrent_layer_index} must be in'
+          f' [1, --num_layers={self.num_layers}] (it is 1-based).')
     if self.chunk_size < 1:
-      raise ValueError(f'chunk_size must be >= 1, got {self.chunk_size}.')
+      raise ValueError(f'--chunk_size must be >= 1, got {self.chunk_size}.')
     if self.num_state_vectors < 1:
       raise ValueError(
-          f'num_state_vectors must be >= 1, got {self.num_state_vectors}.')
+          f'--num_state_vectors must be >= 1, got {self.num_state_vectors}.')
     if self.max_sequence_length % self.chunk_size:
       raise ValueError(
-          f'max_sequence_length={self.max_sequence_length} must be a multiple'
-          f' of chunk_size={self.chunk_size} (the original asserts it; it'
-          ' never limits the input length).')
+          f'--max_sequence_length={self.max_sequence_length} must be a'
+          f' multiple of --chunk_size={self.chunk_size} (the original asserts'
+          ' it; it never limits the input length).')
     for name, allowed in CHOICES.items():
       if getattr(self, name) not in allowed:
         raise ValueError(f'--brt_{name} must be one of {allowed}, got'
@@ -126,7 +126,7 @@ class BlockRecurrentConfig:
       raise ValueError(
           f'--brt_init_state_std must be >= 0, got {self.init_state_std}.')
     if not 0.0 <= self.dropout < 1.0:
-      raise ValueError(f'dropout must be in [0, 1), got {self.dropout}.')
+      raise ValueError(f'--dropout must be in [0, 1), got {self.dropout}.')
 
   @property
   def head_size(self) -> int:  # K
