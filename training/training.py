@@ -146,9 +146,12 @@ def _keep_improved(improved_R: jax.Array, state, best):
   return jax.tree.map(pick, state, best)
 
 
-def _init_state(model: pure.PureModel, optimizer: optax.GradientTransformation,
-                seeds: tuple[int, ...], layout: sharding.SeedLayout):
-  """Each seed's initial state from `key(seed)`, placed on the mesh."""
+def initial_state(model: pure.PureModel,
+                  optimizer: optax.GradientTransformation,
+                  seeds: tuple[int, ...], layout: sharding.SeedLayout
+                  ) -> train_step_lib.TrainState:
+  """Each seed's initial state from `key(seed)`, placed on the mesh (stacked
+  along a leading seed axis when there are several seeds)."""
   if not layout.stacked:
     state = train_step_lib.init_state(model, optimizer,
                                       jax.random.key(seeds[0]))
@@ -210,7 +213,7 @@ def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
   optimizer = optimizers.make_optimizer(
       config.learning_rate, config.weight_decay, config.adam_beta1_inv)
   first_model = next(iter(models.values()))
-  state = _init_state(first_model, optimizer, seeds, layout)
+  state = initial_state(first_model, optimizer, seeds, layout)
   best_state = checkpointer = None
   metrics_logs: list[results.MetricsLog] = []
   best_accuracy_R: list[float | None] = [None] * R
