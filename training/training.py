@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -161,6 +161,37 @@ def initial_state(model: pure.PureModel,
   return layout.put(state)
 
 
+def make_step_program(model: pure.PureModel,
+                      optimizer: optax.GradientTransformation,
+                      task: task_lib.Task,
+                      encoding: input_encoding.InputEncoding, batch_size: int,
+                      buckets: Sequence[int], bucket: int,
+                      layout: sharding.SeedLayout) -> Callable[..., Any]:
+  """The jitted training step of every seed whose longest bucket is `bucket`.
+
+  `(state, length, which, seed, step) -> (state, metrics)`: per seed (a
+  leading axis when stacked) its length, the index `which` of its own bucket
+  in `buckets` and its seed; `step` is shared. Each seed samples at its own
+  bucket, padded to `bucket` (see `train_step.sample_padded`).
+  """
+  own = (bucket,)
+  if layout.stacked:
+    own = tuple(buckets[:list(buckets).index(bucket) + 1])
+  sample_and_step = train_step_lib.make_sample_and_train_step(
+      model, optimizer, task, encoding, batch_size,
+      tuple(task.padded_length(b) for b in own),
+      constrain_batch=layout.constrain_batch)
+
+  def step_at(state, length, which, seed, step):
+    # Keys are derived on the device, inside the one program per step.
+    _, data_key, dropout_key = step_keys(seed, step)
+    return sample_and_step(state, length, data_key, dropout_key, which)
+
+  return jax.jit(layout.over_seeds(step_at, in_axes=(0, 0, 0, 0, None)),
+                 donate_argnums=0,
+                 out_shardings=(layout.state_sharding, layout.replicated))
+
+
 def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
           encoding: input_encoding.InputEncoding,
           curriculum: curriculum_lib.Curriculum, config: TrainConfig,
@@ -250,25 +281,10 @@ def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
   compiled: dict[tuple[str, int], Callable] = {}
 
   def step_fn(mode: str, bucket: int):
-    """The jitted `(state, length, which, seed, step)` program of one mode and
-    (longest) bucket; `which` is each seed's own bucket (see sample_padded)."""
     if (mode, bucket) not in compiled:
-      own = buckets[:buckets.index(bucket) + 1] if layout.stacked else (
-          bucket,)
-      sample_and_step = train_step_lib.make_sample_and_train_step(
+      compiled[mode, bucket] = make_step_program(
           models[mode], optimizer, task, encoding, config.batch_size,
-          tuple(task.padded_length(b) for b in own),
-          constrain_batch=layout.constrain_batch)
-
-      def step_at(state, length, which, seed, step):
-        # Keys are derived on the device, inside the one program per step.
-        _, data_key, dropout_key = step_keys(seed, step)
-        return sample_and_step(state, length, data_key, dropout_key, which)
-
-      compiled[mode, bucket] = jax.jit(
-          layout.over_seeds(step_at, in_axes=(0, 0, 0, 0, None)),
-          donate_argnums=0,
-          out_shardings=(layout.state_sharding, layout.replicated))
+          buckets, bucket, layout)
     return compiled[mode, bucket]
 
   seed_R = np.array(seeds, np.int32)
