@@ -351,12 +351,9 @@ def run() -> dict[str, object]:
   if os.path.exists(finished_path) and not _OVERWRITE.value:
     raise ConfigError(f'{run_dir} holds a finished run; pass --overwrite to'
                       ' replace it or --run_name to choose another folder.')
-  if _OVERWRITE.value and os.path.isdir(run_dir):
-    sharding.sync('checked the run folder')
-    if primary:
-      shutil.rmtree(run_dir)
+  overwrite = _OVERWRITE.value and os.path.isdir(run_dir)
   seed = f.SEED.value
-  if os.path.exists(config_path):
+  if os.path.exists(config_path) and not overwrite:
     saved = _load_json(config_path)
     # A flag added since the run started counts as its default.
     differing = [k for k in flag_values if k not in _RUN_INDEPENDENT and
@@ -376,9 +373,11 @@ def run() -> dict[str, object]:
   train_config, protocol = setup.train_config, setup.protocol
   seeds = train_config.seeds
   model_flags = f.model_flags()
-  # Every process has read the run folder before process 0 writes to it.
+  # Every process has read the run folder before process 0 changes it.
   sharding.sync('read the run folder')
   if primary:
+    if overwrite:
+      shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     results.write_json(config_path, {
         'flags': flag_values, 'seed': seed, 'seeds': list(seeds),

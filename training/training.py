@@ -390,6 +390,8 @@ def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
       bar.update(1)
   except KeyboardInterrupt:
     if checkpointer is not None and _all_finite(state.params):
+      # The state's own count: the interrupt may fall before `done` is set.
+      done = int(np.reshape(state.step.addressable_shards[0].data, -1)[0])
       checkpointer.save(state, done, extra={
           'unlogged': per_seed(_add_pending(unlogged_R, pending))})
       if primary:
