@@ -1,4 +1,4 @@
-"""CLI: throughput of R seeds trained together, on 1 and on all devices; and R seeds vs R runs.
+"""CLI: speed of R seeds trained together, on 1 and N devices, and vs R runs.
 
 Throughput (the default): the training program of experiments/example.py for
 R = 1, 2, 5 seeds, on one device and on every device, with each seed's

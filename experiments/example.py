@@ -491,7 +491,8 @@ def _make_loggers(run_dir, run_name, flag_values):
     if 'seed' in record:  # One of several seeds: its own names.
       prefix = f"seed_{record['seed']}/"
       record = {'step': record['step'], **{
-          prefix + k: v for k, v in record.items() if k not in ('step', 'seed')}}
+          prefix + k: v for k, v in record.items()
+          if k not in ('step', 'seed')}}
     for log in loggers:
       log(record)
   return log_all

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of a TrainState (of one seed or stacked seeds): periodic ones to resume from, and the best one."""
+"""Orbax checkpoints of a TrainState: periodic ones to resume from, and the best one."""
 
 import os
 from typing import Any

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def seed_dirs(run_dir: str, seeds: Sequence[int]) -> list[str]:
-  """Each seed's folder: the run folder itself for one seed, else `seed_<s>/`."""
+  """Each seed's folder: the run folder for one seed, else `<run>/seed_<s>/`."""
   if len(seeds) == 1:
     return [run_dir]
   return [os.path.join(run_dir, f'seed_{seed}') for seed in seeds]

@@ -1,4 +1,4 @@
-"""The ('seed', 'data') device mesh, the NamedShardings built on it, and multi-host I/O.
+"""The ('seed', 'data') device mesh, the NamedShardings on it, multi-host I/O.
 
 R seeds of one configuration train in one program: per-seed code is written
 once and batched with `jax.vmap` over a leading seed axis (only when R > 1, so
@@ -29,7 +29,7 @@ DATA_AXIS = 'data'
 
 def make_mesh(num_seeds: int,
               devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """`devices` (default: every device of every process) as a ('seed', 'data') mesh."""
+  """`devices` (default: those of every process) as a ('seed', 'data') mesh."""
   if num_seeds < 1:
     raise ValueError(f'num_seeds must be >= 1, got {num_seeds}.')
   devices = list(jax.devices() if devices is None else devices)
@@ -123,7 +123,7 @@ def is_primary() -> bool:
 
 
 def to_host(tree: Any) -> Any:
-  """NumPy copies of global arrays, on every process (gathered when multi-host)."""
+  """NumPy copies of global arrays on every process (gathered if multi-host)."""
   if jax.process_count() == 1:
     return jax.device_get(tree)
   return multihost_utils.process_allgather(tree, tiled=True)

@@ -1,4 +1,4 @@
-"""The training loop: R seeds in jitted steps per length bucket, logging, validation, checkpoints.
+"""The training loop of R seeds: jitted steps, logs, validation, checkpoints.
 
 Every step's randomness is a pure function of `(seed, step)`, so a resumed
 run repeats exactly what an uninterrupted one would have done, and a seed
@@ -91,7 +91,7 @@ def mode_at(step: int, config: TrainConfig, modes: Mapping[str, Any]) -> str:
 
 
 def step_keys(seed, step) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """(length, data, dropout) keys of training step `step` (both may be traced)."""
+  """(length, data, dropout) keys of a training step; both may be traced."""
   key = jax.random.fold_in(jax.random.key(seed), step)
   return tuple(jax.random.split(key, 3))
 
@@ -125,7 +125,7 @@ def _no_steps() -> dict[str, float]:
 
 def _add_pending(unlogged_R: list[dict[str, float]],
                  pending: list[dict[str, jax.Array]]) -> list[dict[str, float]]:
-  """Each seed's `unlogged` plus the (fetched) metrics of the steps in `pending`."""
+  """Each seed's `unlogged` plus the fetched metrics of the `pending` steps."""
   host = [{k: np.reshape(v, -1) for k, v in m.items()}
           for m in jax.device_get(pending)]
   # Float64 sums of float32 values are exact here, so the grouping of steps
@@ -212,7 +212,7 @@ def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
                 run_dir: str | None = None, progress: bool = True,
                 log_fn: Callable[[dict[str, Any]], None] | None = None,
                 mesh: jax.sharding.Mesh | None = None) -> list[TrainResult]:
-  """Trains seeds `config.seeds` together, or resumes from `run_dir/checkpoints`.
+  """Trains `config.seeds` together, or resumes from `run_dir/checkpoints`.
 
   Seed `s` draws its lengths, data, dropout and initial parameters from
   `key(s)` exactly as a run of that seed alone does, so its results match that
@@ -416,7 +416,7 @@ def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
 
 
 def _best_so_far(metrics_path: str, step: int) -> tuple[float, float]:
-  """The best validation accuracy logged up to `step` and its step (NaN: none)."""
+  """Best validation accuracy logged up to `step`, and its step (NaN: none)."""
   best, best_step = np.nan, np.nan
   if not os.path.exists(metrics_path):
     return best, best_step

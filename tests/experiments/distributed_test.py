@@ -1,4 +1,4 @@
-"""Two processes on localhost train one run together (jax.distributed, CPU collectives)."""
+"""Two processes on localhost train one run together (jax.distributed)."""
 
 import json
 import os

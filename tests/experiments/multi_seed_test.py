@@ -1,4 +1,4 @@
-"""End-to-end tests of `experiments/example.py --num_seeds`: seeds trained together."""
+"""End-to-end tests of `experiments/example.py --num_seeds`."""
 
 import contextlib
 import io
