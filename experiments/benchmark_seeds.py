@@ -28,6 +28,7 @@ from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-imp
 
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -120,17 +121,25 @@ def _end_to_end() -> dict:
             '--progress=false']
 
   def timed(args, out_dir):
-    start = time.perf_counter()
+    """(wall, CPU) seconds of one example.py process."""
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
+    start, start_cpu = time.perf_counter(), cpu()
     subprocess.run(common + args + [f'--out_dir={out_dir}'], check=True,
                    stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - start_cpu
 
   with tempfile.TemporaryDirectory() as out_dir:
-    together = timed(['--seed=0', f'--num_seeds={num_seeds}'], out_dir)
-    alone = [timed([f'--seed={i}'], out_dir) for i in range(num_seeds)]
+    together, together_cpu = timed(['--seed=0', f'--num_seeds={num_seeds}'],
+                                   out_dir)
+    alone, alone_cpu = zip(*[timed([f'--seed={i}'], out_dir)
+                             for i in range(num_seeds)])
+  # CPU seconds are less sensitive than wall seconds to other jobs on a
+  # shared machine.
   return {'flags': _END_TO_END_FLAGS.value, 'num_seeds': num_seeds,
           'together_s': together, 'sequential_s': sum(alone),
-          'sequential_runs_s': alone, 'speedup': sum(alone) / together}
+          'sequential_runs_s': list(alone), 'speedup': sum(alone) / together,
+          'together_cpu_s': together_cpu, 'sequential_cpu_s': sum(alone_cpu),
+          'cpu_ratio': sum(alone_cpu) / together_cpu}
 
 
 def main(argv: Sequence[str]) -> None:
