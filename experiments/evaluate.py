@@ -6,7 +6,9 @@
 Rebuilds the task and model from the run's config.json, restores the
 evaluated checkpoint (the best-validated one when the run validated, else the
 latest) and writes eval_<protocol>_L<test_length>.json and its plot into the
-run folder. Flags given here (e.g. --test_length) override the saved ones.
+run folder (each seed's folder for a --num_seeds run, plus
+summary_eval_<protocol>_L<test_length>.json/.md over the seeds). Flags given
+here (e.g. --test_length) override the saved ones. Runs on one process.
 """
 
 # Before anything runs JAX: CPU compiler settings (see the module).
@@ -29,7 +31,8 @@ from training import checkpointing
 from training import optimizers
 from training import range_evaluation
 from training import results
-from training import train_step as train_step_lib
+from training import sharding
+from training import training
 
 FLAGS = flags.FLAGS
 _RUN_DIR = flags.DEFINE_string('run_dir', None, 'A run folder of example.py.')
@@ -39,6 +42,8 @@ _CHECKPOINT = flags.DEFINE_enum(
 
 
 def evaluate_run() -> dict[str, object]:
+  """Re-scores every seed of the run; returns the (first) seed's payload, or
+  the summary over seeds."""
   run_dir = _RUN_DIR.value
   config_path = os.path.join(run_dir or '', 'config.json')
   if not run_dir or not os.path.exists(config_path):
@@ -49,12 +54,17 @@ def evaluate_run() -> dict[str, object]:
     if name in FLAGS and not FLAGS[name].present:
       FLAGS[name].value = value
   example._check_flags()  # pylint: disable=protected-access
-  setup = example.build_setup(saved['seed'])
+  num_seeds = saved['flags'].get('num_seeds', 1)
+  setup = example.build_setup(saved['seed'], num_seeds)
+  seeds = setup.train_config.seeds
   model = setup.models[setup.final_mode]
   optimizer = optimizers.make_optimizer(
       original_flags.LR.value, original_flags.WD.value,
       original_flags.ADAM_BETA1_INV.value)
-  like = train_step_lib.init_state(model, optimizer, jax.random.key(0))
+  # Evaluation is per seed and unsharded: restore onto one device.
+  layout = sharding.SeedLayout(
+      num_seeds, sharding.make_mesh(num_seeds, jax.local_devices()[:1]))
+  like = training.initial_state(model, optimizer, seeds, layout)
   checkpointer = checkpointing.Checkpointer(os.path.join(run_dir,
                                                          'checkpoints'))
   use_best = _CHECKPOINT.value == 'best' or (
@@ -63,28 +73,52 @@ def evaluate_run() -> dict[str, object]:
   if step is None:
     raise example.ConfigError(f'{run_dir} has no {"best" if use_best else ""}'
                               ' checkpoint to evaluate.')
-  params = checkpointer.restore(like, best=use_best)[0].params
+  state, extra = checkpointer.restore(like, best=use_best)
   checkpointer.close()
+  params = sharding.to_host(state.params)
+  # Each seed's best step (the best checkpoint holds each seed's best state).
+  steps = extra.get('best_steps') or [step] * num_seeds
   test_length = original_flags.TEST_LENGTH.value
+  training_length = original_flags.SEQUENCE_LENGTH.value
   evaluate = (range_evaluation.evaluate_prefix if setup.protocol == 'prefix'
               else range_evaluation.evaluate_exact)
-  start = time.perf_counter()
-  accuracy_L = evaluate(model, params, setup.task, setup.encoding,
-                        test_length)
-  summary = range_evaluation.summarize(
-      accuracy_L, original_flags.SEQUENCE_LENGTH.value)
-  payload = {**summary.to_json(), 'protocol': setup.protocol,
-             'eval_step': step, 'test_length': test_length,
-             'training_length': original_flags.SEQUENCE_LENGTH.value,
-             'eval_seconds': time.perf_counter() - start}
   stem = f'eval_{setup.protocol}_L{test_length}'
-  results.write_json(os.path.join(run_dir, f'{stem}.json'), payload)
+  payloads, summaries, curves = [], [], []
+  for i, (seed, seed_dir) in enumerate(
+      zip(seeds, results.seed_dirs(run_dir, seeds))):
+    start = time.perf_counter()
+    accuracy_L = evaluate(model, layout.seed_slice(params, i), setup.task,
+                          setup.encoding, test_length)
+    summary = range_evaluation.summarize(accuracy_L, training_length)
+    payload = {**summary.to_json(), 'protocol': setup.protocol, 'seed': seed,
+               'eval_step': steps[i], 'test_length': test_length,
+               'training_length': training_length,
+               'eval_seconds': time.perf_counter() - start}
+    results.write_json(os.path.join(seed_dir, f'{stem}.json'), payload)
+    results.plot_accuracy_vs_length(
+        os.path.join(seed_dir, f'{stem}.png'),
+        [(f'step {steps[i]}', accuracy_L)], training_length,
+        f'{original_flags.TASK.value}: {os.path.basename(run_dir)}')
+    if num_seeds == 1:
+      example._print_summary(payload, accuracy_L, run_dir)  # pylint: disable=protected-access
+    payloads.append(payload)
+    summaries.append(summary)
+    curves.append((f'seed {seed}, step {steps[i]}', accuracy_L))
+  if num_seeds == 1:
+    return payloads[0]
+  over_seeds = {**range_evaluation.summarize_seeds(seeds, summaries),
+                'protocol': setup.protocol, 'test_length': test_length,
+                'training_length': training_length}
+  table = results.summary_table(over_seeds)
+  results.write_json(os.path.join(run_dir, f'summary_{stem}.json'),
+                     over_seeds)
+  results.write_text(os.path.join(run_dir, f'summary_{stem}.md'), table)
   results.plot_accuracy_vs_length(
-      os.path.join(run_dir, f'{stem}.png'),
-      [(f'step {step}', accuracy_L)], original_flags.SEQUENCE_LENGTH.value,
+      os.path.join(run_dir, f'{stem}.png'), curves, training_length,
       f'{original_flags.TASK.value}: {os.path.basename(run_dir)}')
-  example._print_summary(payload, accuracy_L, run_dir)  # pylint: disable=protected-access
-  return payload
+  print(f'{num_seeds} seeds ({setup.protocol} protocol):\n{table}'
+        f'Results: {run_dir}')
+  return over_seeds
 
 
 def main(argv: Sequence[str]) -> None:

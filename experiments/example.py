@@ -15,6 +15,14 @@ or a named preset (explicit flags override it):
 Results go to <out_dir>/<run_name>/: config.json, metrics.jsonl, eval.json,
 accuracy_vs_length.png and checkpoints/. Rerunning an interrupted command
 resumes from its last checkpoint.
+
+`--num_seeds=R` trains seeds --seed .. --seed+R-1 together in one program;
+each seed's metrics.jsonl, eval.json and plot go to <run>/seed_<s>/, and
+<run>/ holds summary.json, summary.md (max, mean, std over seeds) and one plot
+of every seed. Training uses every device (a ('seed', 'data') mesh, see
+training/sharding.py); on several hosts, start the same command on each with
+--coordinator_address, --num_processes and --process_id (or --distributed
+where JAX detects the cluster): only process 0 writes result files.
 """
 
 # Before anything runs JAX: CPU compiler settings (see the module).
@@ -29,6 +37,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
+import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
@@ -43,6 +52,7 @@ from training import input_encoding
 from training import length_buckets
 from training import range_evaluation
 from training import results
+from training import sharding
 from training import training
 
 FLAGS = flags.FLAGS
@@ -66,6 +76,24 @@ _OVERWRITE = flags.DEFINE_bool('overwrite', False,
 _TENSORBOARD = flags.DEFINE_bool(
     'tensorboard', False, 'Also write TensorBoard events (needs tensorboardX).')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_NUM_SEEDS = flags.DEFINE_integer(
+    'num_seeds', 1, 'Runs of this configuration trained together in one'
+    ' program: seeds --seed, --seed+1, ..., each as it would train alone.')
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    'coordinator_address', None, 'Multi-host: host:port of process 0, for'
+    ' jax.distributed.initialize.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None,
+                                      'Multi-host: number of processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None,
+                                   'Multi-host: this process, 0..n-1.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Multi-host: call jax.distributed.initialize(),'
+    ' detecting the cluster (Cloud TPU, SLURM, Open MPI) for the three flags'
+    ' above; implied by any of them.')
+# Flags that do not change a run's results (a resumed run may differ in them).
+_RUN_INDEPENDENT = ('seed', 'progress', 'overwrite', 'out_dir',
+                    'coordinator_address', 'num_processes', 'process_id',
+                    'distributed')
 
 
 class ConfigError(ValueError):
@@ -143,6 +171,12 @@ def _check_flags() -> None:
     raise ConfigError('--validation_length must be in [1, --sequence_length='
                       f'{f.SEQUENCE_LENGTH.value}] (validation never uses'
                       ' lengths beyond the training range).')
+  if _NUM_SEEDS.value < 1:
+    raise ConfigError(f'--num_seeds must be >= 1, got {_NUM_SEEDS.value}.')
+  if f.SEED.value is not None and not (
+      0 <= f.SEED.value <= 2**31 - _NUM_SEEDS.value):
+    raise ConfigError(f'--seed must be in [0, 2**31 - --num_seeds], got'
+                      f' {f.SEED.value}.')
   if f.TEST_LENGTH.value <= f.SEQUENCE_LENGTH.value:
     raise ConfigError(f'--test_length={f.TEST_LENGTH.value} must exceed'
                       f' --sequence_length={f.SEQUENCE_LENGTH.value} to'
@@ -159,6 +193,31 @@ def _check_flags() -> None:
     if f.STAIRCASE_CACHE_STEPS.value < -1:
       raise ConfigError('--staircase_cache_steps must be -1 (all), 0 (none) or'
                         f' a count >= 1, got {f.STAIRCASE_CACHE_STEPS.value}.')
+
+
+def _check_distributed_flags() -> None:
+  if _NUM_PROCESSES.value is not None and _NUM_PROCESSES.value < 1:
+    raise ConfigError(
+        f'--num_processes must be >= 1, got {_NUM_PROCESSES.value}.')
+  if _PROCESS_ID.value is not None and not (
+      0 <= _PROCESS_ID.value < (_NUM_PROCESSES.value or 2**31)):
+    raise ConfigError(f'--process_id must be in [0, --num_processes), got'
+                      f' {_PROCESS_ID.value}.')
+
+
+def _initialize_distributed() -> None:
+  """jax.distributed.initialize, before anything uses a device."""
+  explicit = (_COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value,
+              _PROCESS_ID.value)
+  if not _DISTRIBUTED.value and all(v is None for v in explicit):
+    return
+  try:
+    jax.distributed.initialize(*explicit)
+  except (ValueError, RuntimeError, TypeError) as e:
+    message = ' '.join(str(e).split())
+    raise ConfigError(
+        'jax.distributed.initialize failed (--coordinator_address,'
+        f' --num_processes, --process_id, --distributed): {message}') from None
 
 
 def _default_run_name(seed_label: str) -> str:
@@ -179,7 +238,7 @@ def _default_run_name(seed_label: str) -> str:
     parts.append(f'l{m.num_layers}')
   parts += [f'b{f.BATCH_SIZE.value}', f'lr{f.LR.value:g}',
             f'steps{f.TRAIN_STEPS.value}+{f.SECOND_TRAINING_STEPS.value}',
-            f'seed{seed_label}']
+            seed_label]
   return '_'.join(parts)
 
 
@@ -203,7 +262,7 @@ class Setup(NamedTuple):
   protocol: str  # The resolved evaluation protocol.
 
 
-def build_setup(seed: int) -> Setup:
+def build_setup(seed: int, num_seeds: int = 1) -> Setup:
   """Task, models, training and evaluation settings from the flag values."""
   f = original_flags
   task = constants.build_task(f.TASK.value, **f.task_kwargs())
@@ -229,7 +288,7 @@ def build_setup(seed: int) -> Setup:
     logging.warning('--dropout=%g is ignored by brt, as in the original;'
                     ' pass --brt_apply_dropout to use it.', model_flags.dropout)
   train_config = training.TrainConfig(
-      seed=seed, batch_size=f.BATCH_SIZE.value,
+      seed=seed, num_seeds=num_seeds, batch_size=f.BATCH_SIZE.value,
       train_steps=f.TRAIN_STEPS.value,
       second_training_steps=f.SECOND_TRAINING_STEPS.value,
       learning_rate=f.LR.value, weight_decay=f.WD.value,
@@ -253,81 +312,147 @@ def build_setup(seed: int) -> Setup:
                curriculum, final_mode, protocol)
 
 
+def _seed_label(seed: int | None, num_seeds: int) -> str:
+  if num_seeds == 1:
+    return f'seed{"random" if seed is None else seed}'
+  if seed is None:
+    return f'seedsrandom-x{num_seeds}'
+  return f'seeds{seed}-{seed + num_seeds - 1}'
+
+
+def _make_mesh(num_seeds: int) -> jax.sharding.Mesh:
+  """Every device as a ('seed', 'data') mesh; the batch must split over data."""
+  mesh = sharding.make_mesh(num_seeds)
+  batch_size = original_flags.BATCH_SIZE.value
+  if batch_size % mesh.shape[sharding.DATA_AXIS]:
+    raise ConfigError(
+        f'--batch_size={batch_size} must be divisible by the'
+        f' {mesh.shape[sharding.DATA_AXIS]} devices of the mesh\'s data axis'
+        f' ({mesh.size} devices; --num_seeds={num_seeds} puts'
+        f' gcd({num_seeds}, {mesh.size}) = {mesh.shape[sharding.SEED_AXIS]} on'
+        ' the seed axis and the rest on the data axis).')
+  return mesh
+
+
 def run() -> dict[str, object]:
-  """Trains, evaluates and writes the run folder; returns eval.json's content."""
+  """Trains, evaluates and writes the run folder.
+
+  Returns eval.json's content (one seed) or summary.json's (several).
+  """
   _apply_preset()
   _check_flags()
   f = original_flags
-  seed_label = 'random' if f.SEED.value is None else str(f.SEED.value)
-  run_name = _RUN_NAME.value or _default_run_name(seed_label)
+  num_seeds = _NUM_SEEDS.value
+  mesh = _make_mesh(num_seeds)
+  primary = sharding.is_primary()
+  run_name = _RUN_NAME.value or _default_run_name(
+      _seed_label(f.SEED.value, num_seeds))
   run_dir = os.path.join(f.OUT_DIR.value, run_name)
   config_path = os.path.join(run_dir, 'config.json')
-  eval_path = os.path.join(run_dir, 'eval.json')
+  finished_path = os.path.join(
+      run_dir, 'eval.json' if num_seeds == 1 else 'summary.json')
   flag_values = _flag_values()
-  if os.path.exists(eval_path) and not _OVERWRITE.value:
+  if os.path.exists(finished_path) and not _OVERWRITE.value:
     raise ConfigError(f'{run_dir} holds a finished run; pass --overwrite to'
                       ' replace it or --run_name to choose another folder.')
-  if _OVERWRITE.value and os.path.isdir(run_dir):
-    shutil.rmtree(run_dir)
+  overwrite = _OVERWRITE.value and os.path.isdir(run_dir)
   seed = f.SEED.value
-  if os.path.exists(config_path):
+  if os.path.exists(config_path) and not overwrite:
     saved = _load_json(config_path)
-    comparable = lambda d: {k: v for k, v in d.items()
-                            if k not in ('seed', 'progress', 'overwrite',
-                                         'out_dir')}
-    if comparable(saved['flags']) != comparable(flag_values):
-      raise ConfigError(f'{run_dir} holds a run with different flags; pass'
-                        ' --overwrite or choose another --run_name.')
+    # A flag added since the run started counts as its default.
+    differing = [k for k in flag_values if k not in _RUN_INDEPENDENT and
+                 saved['flags'].get(k, FLAGS[k].default) != flag_values[k]]
+    if differing:
+      raise ConfigError(
+          f'{run_dir} holds a run with different flags'
+          f' ({", ".join("--" + k for k in differing)}); pass --overwrite or'
+          ' choose another --run_name.')
     seed = saved['seed']
   if seed is None:
-    seed = int.from_bytes(os.urandom(4), 'little') % 2**31
+    seed = int.from_bytes(os.urandom(4), 'little') % (2**31 - num_seeds + 1)
+    seed = int(sharding.from_primary(np.int32(seed)))
 
-  setup = build_setup(seed)
+  setup = build_setup(seed, num_seeds)
   task, encoding, models = setup.task, setup.encoding, setup.models
   train_config, protocol = setup.train_config, setup.protocol
+  seeds = train_config.seeds
   model_flags = f.model_flags()
-  os.makedirs(run_dir, exist_ok=True)
-  results.write_json(config_path, {
-      'flags': flag_values, 'seed': seed, 'run_name': run_name,
-      'task': repr(task), 'model_config': setup.model_configs,
-      'train_config': vars(train_config), 'eval_protocol': protocol,
-      'jax_version': jax.__version__, 'backend': jax.default_backend()})
-  print(f'Run folder: {run_dir}')
-  log_fn = _make_loggers(run_dir, run_name, flag_values)
+  # Every process has read the run folder before process 0 changes it.
+  sharding.sync('read the run folder')
+  if primary:
+    if overwrite:
+      shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    results.write_json(config_path, {
+        'flags': flag_values, 'seed': seed, 'seeds': list(seeds),
+        'run_name': run_name, 'task': repr(task),
+        'model_config': setup.model_configs,
+        'train_config': vars(train_config), 'eval_protocol': protocol,
+        'jax_version': jax.__version__, 'backend': jax.default_backend(),
+        'mesh': dict(mesh.shape), 'process_count': jax.process_count()})
+    print(f'Run folder: {run_dir}')
+  log_fn = _make_loggers(run_dir, run_name, flag_values) if primary else None
   start = time.perf_counter()
-  result = training.train(task, models, encoding, setup.curriculum,
-                          train_config,
-                          run_dir=run_dir, progress=_PROGRESS.value,
-                          log_fn=log_fn)
+  trained = training.train_seeds(task, models, encoding, setup.curriculum,
+                                 train_config, run_dir=run_dir,
+                                 progress=_PROGRESS.value, log_fn=log_fn,
+                                 mesh=mesh)
   train_seconds = time.perf_counter() - start
 
-  start = time.perf_counter()
   evaluate = (range_evaluation.evaluate_prefix if protocol == 'prefix'
               else range_evaluation.evaluate_exact)
-  accuracy_L = evaluate(models[setup.final_mode], result.eval_params, task,
-                        encoding, f.TEST_LENGTH.value)
-  eval_seconds = time.perf_counter() - start
-  summary = range_evaluation.summarize(accuracy_L, f.SEQUENCE_LENGTH.value)
-  payload = {**summary.to_json(), 'protocol': protocol,
-             'eval_step': result.eval_step,
-             'best_validation_accuracy': result.best_validation_accuracy,
-             'training_length': f.SEQUENCE_LENGTH.value,
-             'test_length': f.TEST_LENGTH.value,
-             'train_seconds': train_seconds, 'eval_seconds': eval_seconds,
-             'compiled_programs': {
-                 'training': result.compiled_programs,
-                 'validation': int(train_config.validate),
-                 'evaluation': (1 if protocol == 'prefix' else len(
-                     length_buckets.make_buckets(
-                         f.TEST_LENGTH.value,
-                         range_evaluation.EXACT_BUCKET_WIDTH)))}}
-  results.plot_accuracy_vs_length(
-      os.path.join(run_dir, 'accuracy_vs_length.png'),
-      [(f'{model_flags.architecture} (step {result.eval_step})', accuracy_L)],
-      f.SEQUENCE_LENGTH.value, f'{f.TASK.value}: {run_name}')
-  results.write_json(eval_path, payload)
-  _print_summary(payload, accuracy_L, run_dir)
-  return payload
+  payloads, summaries, curves = [], [], []
+  for seed_i, seed_dir, result in zip(
+      seeds, results.seed_dirs(run_dir, seeds), trained):
+    start = time.perf_counter()
+    accuracy_L = evaluate(models[setup.final_mode], result.eval_params, task,
+                          encoding, f.TEST_LENGTH.value)
+    eval_seconds = time.perf_counter() - start
+    summary = range_evaluation.summarize(accuracy_L, f.SEQUENCE_LENGTH.value)
+    payload = {**summary.to_json(), 'protocol': protocol, 'seed': seed_i,
+               'eval_step': result.eval_step,
+               'best_validation_accuracy': result.best_validation_accuracy,
+               'training_length': f.SEQUENCE_LENGTH.value,
+               'test_length': f.TEST_LENGTH.value,
+               'train_seconds': train_seconds, 'eval_seconds': eval_seconds,
+               'compiled_programs': {
+                   'training': result.compiled_programs,
+                   'validation': int(train_config.validate),
+                   'evaluation': (1 if protocol == 'prefix' else len(
+                       length_buckets.make_buckets(
+                           f.TEST_LENGTH.value,
+                           range_evaluation.EXACT_BUCKET_WIDTH)))}}
+    label = f'{model_flags.architecture} (step {result.eval_step})'
+    if num_seeds > 1:
+      label = f'seed {seed_i}, step {result.eval_step}'
+    if primary:
+      results.plot_accuracy_vs_length(
+          os.path.join(seed_dir, 'accuracy_vs_length.png'),
+          [(label, accuracy_L)], f.SEQUENCE_LENGTH.value,
+          f'{f.TASK.value}: {run_name}'
+          + (f' (seed {seed_i})' if num_seeds > 1 else ''))
+      results.write_json(os.path.join(seed_dir, 'eval.json'), payload)
+      if num_seeds == 1:
+        _print_summary(payload, accuracy_L, seed_dir)
+    payloads.append(payload)
+    summaries.append(summary)
+    curves.append((label, accuracy_L))
+  if num_seeds == 1:
+    return payloads[0]
+  over_seeds = {**range_evaluation.summarize_seeds(seeds, summaries),
+                'protocol': protocol, 'test_length': f.TEST_LENGTH.value,
+                'training_length': f.SEQUENCE_LENGTH.value,
+                'train_seconds': train_seconds}
+  if primary:
+    table = results.summary_table(over_seeds)
+    results.write_text(os.path.join(run_dir, 'summary.md'), table)
+    results.plot_accuracy_vs_length(
+        os.path.join(run_dir, 'accuracy_vs_length.png'), curves,
+        f.SEQUENCE_LENGTH.value, f'{f.TASK.value}: {run_name}')
+    results.write_json(os.path.join(run_dir, 'summary.json'), over_seeds)
+    print(f'\n{num_seeds} seeds ({protocol} protocol):\n{table}'
+          f'Results: {run_dir}')
+  return over_seeds
 
 
 def _make_loggers(run_dir, run_name, flag_values):
@@ -365,7 +490,16 @@ def _make_loggers(run_dir, run_name, flag_values):
     loggers.append(tb_log)
   if not loggers:
     return None
-  return lambda record: [log(record) for log in loggers]
+
+  def log_all(record):
+    if 'seed' in record:  # One of several seeds: its own names.
+      prefix = f"seed_{record['seed']}/"
+      record = {'step': record['step'], **{
+          prefix + k: v for k, v in record.items()
+          if k not in ('step', 'seed')}}
+    for log in loggers:
+      log(record)
+  return log_all
 
 
 def _load_json(path):
@@ -394,6 +528,8 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     _fail(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
+    _check_distributed_flags()
+    _initialize_distributed()
     run()
   except (ConfigError, training.TrainingDiverged) as e:
     _fail(str(e))

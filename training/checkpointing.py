@@ -32,11 +32,14 @@ class Checkpointer:
   def best_step(self) -> int | None:
     return self._best.latest_step()
 
-  def save(self, state: train_step_lib.TrainState, best: bool = False,
-           extra: dict[str, Any] | None = None) -> None:
-    """Saves `state` and a small JSON dict `extra` (e.g. unlogged metrics)."""
+  def save(self, state: train_step_lib.TrainState, step: int,
+           best: bool = False, extra: dict[str, Any] | None = None) -> None:
+    """Saves `state` (of training step `step`) and a small JSON dict `extra`.
+
+    With several processes, every process calls this with the same
+    arguments: orbax writes each process's shards and the metadata once.
+    """
     manager = self._best if best else self._latest
-    step = int(state.step)
     if manager.latest_step() == step:
       return
     manager.save(step, force=True, args=ocp.args.Composite(

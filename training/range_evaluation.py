@@ -352,3 +352,30 @@ def summarize(per_length: Sequence[float] | np.ndarray, training_length: int,
       solved_up_to=int(failed[0]) if failed.size else test_length,
       in_distribution_accuracy=float(accuracy_K[:n].mean()),
   )
+
+
+def summarize_seeds(seeds: Sequence[int], summaries: Sequence[RangeResult],
+                    solved_threshold: float = 0.99) -> dict[str, Any]:
+  """Scores over seeds: max, mean and std, and how many seeds solve the task.
+
+  A seed solves the task when its `ood_score` is at least `solved_threshold`.
+  `std` is the population standard deviation (NumPy's default, ddof=0).
+  """
+  if len(seeds) != len(summaries) or not seeds:
+    raise ValueError('Give one summary per seed, and at least one seed.')
+  spread = {}
+  for name in ('score', 'ood_score', 'solved_up_to',
+               'in_distribution_accuracy'):
+    values = np.array([getattr(s, name) for s in summaries], np.float64)
+    spread[name] = {'max': float(values.max()), 'mean': float(values.mean()),
+                    'std': float(values.std()), 'min': float(values.min())}
+  return {
+      'num_seeds': len(seeds),
+      'seeds': [int(s) for s in seeds],
+      **spread,
+      'solved': sum(s.ood_score >= solved_threshold for s in summaries),
+      'solved_definition': f'seeds with ood_score >= {solved_threshold}',
+      'per_seed': [{'seed': int(seed), 'score': s.score,
+                    'ood_score': s.ood_score, 'solved_up_to': s.solved_up_to}
+                   for seed, s in zip(seeds, summaries)],
+  }

@@ -8,14 +8,21 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def write_json(path: str, payload: Any) -> None:
-  """Writes `payload` as JSON via a temporary file and `os.replace`."""
+def seed_dirs(run_dir: str, seeds: Sequence[int]) -> list[str]:
+  """Each seed's folder: the run folder for one seed, else `<run>/seed_<s>/`."""
+  if len(seeds) == 1:
+    return [run_dir]
+  return [os.path.join(run_dir, f'seed_{seed}') for seed in seeds]
+
+
+def write_text(path: str, text: str) -> None:
+  """Writes `text` via a temporary file and `os.replace`."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_')
   try:
     with os.fdopen(fd, 'w') as f:
-      json.dump(payload, f, indent=2, sort_keys=True, default=str)
+      f.write(text)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -23,6 +30,11 @@ def write_json(path: str, payload: Any) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def write_json(path: str, payload: Any) -> None:
+  """Writes `payload` as JSON, atomically."""
+  write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 class MetricsLog:
@@ -45,10 +57,29 @@ class MetricsLog:
     os.replace(tmp, self.path)
 
   def append(self, record: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
     with open(self.path, 'a') as f:
       f.write(json.dumps(record, sort_keys=True) + '\n')
       f.flush()
       os.fsync(f.fileno())
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+  """A Markdown table of `range_evaluation.summarize_seeds`: one row per seed,
+  then max, mean and std over seeds."""
+  columns = ('score', 'ood_score', 'solved_up_to')
+  lines = ['| seed | ' + ' | '.join(columns) + ' |',
+           '|---|' + '---|' * len(columns)]
+  for row in summary['per_seed']:
+    lines.append(f"| {row['seed']} | {row['score']:.4f} |"
+                 f" {row['ood_score']:.4f} | {row['solved_up_to']} |")
+  for stat in ('max', 'mean', 'std'):
+    lines.append(f'| {stat} | ' + ' | '.join(
+        f'{summary[c][stat]:.4f}' if c != 'solved_up_to'
+        else f'{summary[c][stat]:.1f}' for c in columns) + ' |')
+  lines.append(f"\nSolved ({summary['solved_definition']}):"
+               f" {summary['solved']} of {summary['num_seeds']}.")
+  return '\n'.join(lines) + '\n'
 
 
 def plot_accuracy_vs_length(path: str, curves: Sequence[tuple[str, Sequence[float]]],

@@ -1,5 +1,6 @@
 """The train state and one pure training step: sample, encode, forward, loss, update."""
 
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -61,21 +62,55 @@ def make_train_step(model: pure.PureModel,
   return train_step
 
 
-def make_sample_and_train_step(model: pure.PureModel,
-                               optimizer: optax.GradientTransformation,
-                               task: task_lib.Task,
-                               encoding: input_encoding.InputEncoding,
-                               batch_size: int, max_length: int):
-  """`(state, length, data_key, dropout_key) -> (state, metrics)`, sampling included.
+def sample_padded(task: task_lib.Task, key: jax.Array, batch_size: int,
+                  max_lengths: Sequence[int], which, length) -> task_lib.Batch:
+  """The batch `task.sample_batch(key, batch_size, max_lengths[which], length)`,
+  zero-padded to `max(max_lengths)` tokens.
 
-  `length` is traced: one compiled program serves every length up to
-  `max_length` (the bucket).
+  The random bits of a batch depend on its sampled shape, so vmapped seeds
+  that share one padded shape each sample at their own bucket's length: each
+  then trains on the strings of the run with that seed alone. `which` may be
+  traced (under `jax.vmap` every candidate is sampled, then one is selected;
+  sampling is cheap next to the step).
+  """
+  if len(max_lengths) == 1:
+    return task.sample_batch(key, batch_size, max_lengths[0], length)
+  padded = max(max_lengths)
+
+  def sample_at(max_length):
+    def sample(key, length):
+      batch = task.sample_batch(key, batch_size, max_length, length)
+      return batch._replace(input_BL=jnp.pad(
+          batch.input_BL, ((0, 0), (0, padded - max_length))))
+    return sample
+
+  return jax.lax.switch(which, [sample_at(n) for n in max_lengths], key,
+                        length)
+
+
+def make_sample_and_train_step(
+    model: pure.PureModel, optimizer: optax.GradientTransformation,
+    task: task_lib.Task, encoding: input_encoding.InputEncoding,
+    batch_size: int, max_length: int | Sequence[int],
+    constrain_batch: Callable[[task_lib.Batch], task_lib.Batch] | None = None):
+  """`(state, length, data_key, dropout_key, which=0) -> (state, metrics)`.
+
+  Sampling is included, and `length` is traced: one compiled program serves
+  every length up to `max_length` (the bucket). A sequence of max lengths
+  pads to the longest and samples at `max_length[which]` (see
+  `sample_padded`). `constrain_batch` places the sampled batch (e.g. split
+  over the mesh's data axis).
   """
   train_step = make_train_step(model, optimizer, task, encoding)
+  max_lengths = (max_length,) if isinstance(max_length, int) else tuple(
+      max_length)
 
   def step(state: TrainState, length: jax.Array, data_key: jax.Array,
-           dropout_key: jax.Array):
-    batch = task.sample_batch(data_key, batch_size, max_length, length)
+           dropout_key: jax.Array, which: jax.Array | int = 0):
+    batch = sample_padded(task, data_key, batch_size, max_lengths, which,
+                          length)
+    if constrain_batch is not None:
+      batch = constrain_batch(batch)
     return train_step(state, batch, dropout_key)
 
   return step

@@ -1,20 +1,23 @@
-"""The training loop: jitted steps per length bucket, logging, validation, checkpoints.
+"""The training loop of R seeds: jitted steps, logs, validation, checkpoints.
 
 Every step's randomness is a pure function of `(seed, step)`, so a resumed
-run repeats exactly what an uninterrupted one would have done.
+run repeats exactly what an uninterrupted one would have done, and a seed
+trained with others repeats what it would have done alone.
 """
 
 import dataclasses
+import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import tqdm
 
 from neural_networks import pure
@@ -26,6 +29,7 @@ from training import length_buckets
 from training import optimizers
 from training import range_evaluation
 from training import results
+from training import sharding
 from training import train_step as train_step_lib
 
 # Lengths for this many future steps are drawn in one device call.
@@ -40,8 +44,9 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
   """How to train (the original's flags, plus our logging/checkpoint cadence)."""
 
-  seed: int
-  batch_size: int = 128  # --batch_size
+  seed: int  # --seed: the first seed; seed i of num_seeds is seed + i.
+  num_seeds: int = 1  # --num_seeds: runs trained together (vmapped).
+  batch_size: int = 128  # --batch_size: global, split over the data axis.
   train_steps: int = 0  # --train_steps: phase 1 (parallel mode for staircase).
   second_training_steps: int = 0  # --second_training_steps: staircase mode.
   learning_rate: float = 1e-5  # --lr
@@ -56,7 +61,7 @@ class TrainConfig:
   length_multiple: int = 1  # Buckets rounded to this (the staircase chunk).
 
   def __post_init__(self):
-    for name in ('batch_size', 'validate_every', 'log_every',
+    for name in ('num_seeds', 'batch_size', 'validate_every', 'log_every',
                  'checkpoint_every', 'bucket_width', 'length_multiple',
                  'validation_length'):
       if getattr(self, name) < 1:
@@ -64,6 +69,10 @@ class TrainConfig:
     for name in ('train_steps', 'second_training_steps'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}.')
+
+  @property
+  def seeds(self) -> tuple[int, ...]:
+    return tuple(range(self.seed, self.seed + self.num_seeds))
 
   @property
   def total_steps(self) -> int:
@@ -81,20 +90,22 @@ def mode_at(step: int, config: TrainConfig, modes: Mapping[str, Any]) -> str:
   return 'parallel'
 
 
-def step_keys(seed: int, step) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """(length, data, dropout) keys of training step `step`."""
+def step_keys(seed, step) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(length, data, dropout) keys of a training step; both may be traced."""
   key = jax.random.fold_in(jax.random.key(seed), step)
   return tuple(jax.random.split(key, 3))
 
 
 @dataclasses.dataclass
 class TrainResult:
+  """What training one seed produced (arrays on this process's first device)."""
+
   state: train_step_lib.TrainState  # Final state.
   eval_params: pure.Params  # Best-validated params if validating, else final.
   eval_step: int
   best_validation_accuracy: float | None
-  compiled_programs: int
-  steps_per_second: float
+  compiled_programs: int  # Shared by the seeds trained together.
+  steps_per_second: float  # Steps of every seed together per second.
 
 
 @jax.jit
@@ -108,16 +119,77 @@ def _all_finite(tree) -> bool:
   return bool(_finite(tree))
 
 
-def _add_pending(unlogged: dict[str, float],
-                 pending: list[dict[str, jax.Array]]) -> dict[str, float]:
-  """`unlogged` plus the (fetched) metrics of the steps in `pending`."""
-  host = jax.device_get(pending)
+def _no_steps() -> dict[str, float]:
+  return {'loss': 0.0, 'accuracy': 0.0, 'steps': 0}
+
+
+def _add_pending(unlogged_R: list[dict[str, float]],
+                 pending: list[dict[str, jax.Array]]) -> list[dict[str, float]]:
+  """Each seed's `unlogged` plus the fetched metrics of the `pending` steps."""
+  host = [{k: np.reshape(v, -1) for k, v in m.items()}
+          for m in jax.device_get(pending)]
   # Float64 sums of float32 values are exact here, so the grouping of steps
   # (which differs when a run is resumed) never changes the logged means.
-  return {'loss': unlogged['loss'] + sum(float(m['loss']) for m in host),
-          'accuracy': (unlogged['accuracy']
-                       + sum(float(m['accuracy']) for m in host)),
-          'steps': unlogged['steps'] + len(host)}
+  return [{'loss': u['loss'] + sum(float(m['loss'][r]) for m in host),
+           'accuracy': u['accuracy'] + sum(float(m['accuracy'][r])
+                                           for m in host),
+           'steps': u['steps'] + len(host)}
+          for r, u in enumerate(unlogged_R)]
+
+
+@jax.jit
+def _keep_improved(improved_R: jax.Array, state, best):
+  """Per seed: `state` where `improved_R`, else `best` (leading seed axis)."""
+  def pick(new, old):
+    mask = improved_R.reshape(improved_R.shape + (1,) * (new.ndim - 1))
+    return jnp.where(mask, new, old)
+  return jax.tree.map(pick, state, best)
+
+
+def initial_state(model: pure.PureModel,
+                  optimizer: optax.GradientTransformation,
+                  seeds: tuple[int, ...], layout: sharding.SeedLayout
+                  ) -> train_step_lib.TrainState:
+  """Each seed's initial state from `key(seed)`, placed on the mesh (stacked
+  along a leading seed axis when there are several seeds)."""
+  if not layout.stacked:
+    state = train_step_lib.init_state(model, optimizer,
+                                      jax.random.key(seeds[0]))
+  else:
+    state = jax.vmap(lambda key: train_step_lib.init_state(
+        model, optimizer, key))(jax.vmap(jax.random.key)(jnp.array(seeds)))
+  return layout.put(state)
+
+
+def make_step_program(model: pure.PureModel,
+                      optimizer: optax.GradientTransformation,
+                      task: task_lib.Task,
+                      encoding: input_encoding.InputEncoding, batch_size: int,
+                      buckets: Sequence[int], bucket: int,
+                      layout: sharding.SeedLayout) -> Callable[..., Any]:
+  """The jitted training step of every seed whose longest bucket is `bucket`.
+
+  `(state, length, which, seed, step) -> (state, metrics)`: per seed (a
+  leading axis when stacked) its length, the index `which` of its own bucket
+  in `buckets` and its seed; `step` is shared. Each seed samples at its own
+  bucket, padded to `bucket` (see `train_step.sample_padded`).
+  """
+  own = (bucket,)
+  if layout.stacked:
+    own = tuple(buckets[:list(buckets).index(bucket) + 1])
+  sample_and_step = train_step_lib.make_sample_and_train_step(
+      model, optimizer, task, encoding, batch_size,
+      tuple(task.padded_length(b) for b in own),
+      constrain_batch=layout.constrain_batch)
+
+  def step_at(state, length, which, seed, step):
+    # Keys are derived on the device, inside the one program per step.
+    _, data_key, dropout_key = step_keys(seed, step)
+    return sample_and_step(state, length, data_key, dropout_key, which)
+
+  return jax.jit(layout.over_seeds(step_at, in_axes=(0, 0, 0, 0, None)),
+                 donate_argnums=0,
+                 out_shardings=(layout.state_sharding, layout.replicated))
 
 
 def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
@@ -125,118 +197,186 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
           curriculum: curriculum_lib.Curriculum, config: TrainConfig,
           run_dir: str | None = None, progress: bool = True,
           log_fn: Callable[[dict[str, Any]], None] | None = None,
-          ) -> TrainResult:
-  """Trains from scratch, or resumes from `run_dir/checkpoints` if present.
+          mesh: jax.sharding.Mesh | None = None) -> TrainResult:
+  """Trains one seed (`config.num_seeds == 1`); see `train_seeds`."""
+  if config.num_seeds != 1:
+    raise ValueError(f'train() trains one seed; use train_seeds() for'
+                     f' num_seeds={config.num_seeds}.')
+  return train_seeds(task, models, encoding, curriculum, config, run_dir,
+                     progress, log_fn, mesh)[0]
 
-  Writes `run_dir/metrics.jsonl` (one line per `log_every` steps) and
-  checkpoints every `checkpoint_every` steps and at the end. A Ctrl-C saves
-  the current state before re-raising; a non-finite loss raises
-  TrainingDiverged and leaves the last good checkpoint in place.
+
+def train_seeds(task: task_lib.Task, models: Mapping[str, pure.PureModel],
+                encoding: input_encoding.InputEncoding,
+                curriculum: curriculum_lib.Curriculum, config: TrainConfig,
+                run_dir: str | None = None, progress: bool = True,
+                log_fn: Callable[[dict[str, Any]], None] | None = None,
+                mesh: jax.sharding.Mesh | None = None) -> list[TrainResult]:
+  """Trains `config.seeds` together, or resumes from `run_dir/checkpoints`.
+
+  Seed `s` draws its lengths, data, dropout and initial parameters from
+  `key(s)` exactly as a run of that seed alone does, so its results match that
+  run's (to float rounding: the vmapped program batches the seeds'
+  arithmetic). One exception: a seed whose length bucket is shorter than
+  another seed's at the same step is padded to the longer one, which changes
+  nothing for causal, length-masked models except the dropout masks of
+  models that attend over the whole padded sequence (the Transformer, and
+  the staircase model's parallel mode), which are drawn for the padded shape.
+
+  Writes each seed's `metrics.jsonl` (one line per `log_every` steps) in
+  `results.seed_dirs(run_dir, seeds)` and checkpoints of all seeds every
+  `checkpoint_every` steps and at the end. A Ctrl-C saves the current state
+  before re-raising; a non-finite loss raises TrainingDiverged and leaves the
+  last good checkpoint in place. With several processes every process calls
+  this; only process 0 writes result files, checkpoints are collective.
+
+  Args:
+    mesh: the ('seed', 'data') device mesh (default: every device,
+      `sharding.make_mesh(config.num_seeds)`).
+
+  Returns:
+    One TrainResult per seed, in the order of `config.seeds`.
   """
+  seeds, R = config.seeds, config.num_seeds
+  layout = sharding.SeedLayout(R, mesh or sharding.make_mesh(R))
+  layout.check_batch_size(config.batch_size)
+  primary = sharding.is_primary()
   optimizer = optimizers.make_optimizer(
       config.learning_rate, config.weight_decay, config.adam_beta1_inv)
   first_model = next(iter(models.values()))
-  state = train_step_lib.init_state(first_model, optimizer,
-                                    jax.random.key(config.seed))
-  checkpointer = metrics_log = None
-  best_accuracy, best_step = None, None
+  state = initial_state(first_model, optimizer, seeds, layout)
+  best_state = checkpointer = None
+  metrics_logs: list[results.MetricsLog] = []
+  best_accuracy_R: list[float | None] = [None] * R
+  best_step_R: list[int | None] = [None] * R
   # Sums over the steps since the last log line; checkpointed so that a
   # resumed run logs the same averages as an uninterrupted one.
-  unlogged = {'loss': 0.0, 'accuracy': 0.0, 'steps': 0}
+  unlogged_R = [_no_steps() for _ in seeds]
+  start_step = 0
   if run_dir is not None:
     checkpointer = checkpointing.Checkpointer(f'{run_dir}/checkpoints')
-    metrics_log = results.MetricsLog(f'{run_dir}/metrics.jsonl')
+    if primary:
+      metrics_logs = [results.MetricsLog(f'{seed_dir}/metrics.jsonl')
+                      for seed_dir in results.seed_dirs(run_dir, seeds)]
     if checkpointer.latest_step() is not None:
+      start_step = checkpointer.latest_step()
       state, extra = checkpointer.restore(state)
-      unlogged = extra.get('unlogged', unlogged)
-      print(f'Resuming from step {int(state.step)}')
-      metrics_log.truncate_after(int(state.step))
-      best_accuracy, best_step = _best_so_far(metrics_log.path, int(state.step))
+      saved = extra.get('unlogged')
+      if saved is not None:
+        unlogged_R = saved if layout.stacked else [saved]
+      if primary:
+        print(f'Resuming from step {start_step}')
+      best_R = np.full((2, R), np.nan)
+      for r, log in enumerate(metrics_logs):
+        log.truncate_after(start_step)
+        best_R[:, r] = _best_so_far(log.path, start_step)
+      best_R = sharding.from_primary(best_R)
+      if config.validate and checkpointer.best_step() is not None:
+        best_state = checkpointer.restore(state, best=True)[0]
+        best_accuracy_R = [None if np.isnan(a) else float(a)
+                           for a in best_R[0]]
+        best_step_R = [None if np.isnan(s) else int(s) for s in best_R[1]]
   buckets = length_buckets.make_buckets(
       curriculum.max_length, config.bucket_width, config.length_multiple)
   compiled: dict[tuple[str, int], Callable] = {}
 
   def step_fn(mode: str, bucket: int):
-    """The jitted `(state, length, step)` program of one mode and bucket."""
     if (mode, bucket) not in compiled:
-      sample_and_step = train_step_lib.make_sample_and_train_step(
+      compiled[mode, bucket] = make_step_program(
           models[mode], optimizer, task, encoding, config.batch_size,
-          task.padded_length(bucket))
-
-      def step_at(state, length, step):
-        # Keys are derived on the device, inside the one program per step.
-        _, data_key, dropout_key = step_keys(config.seed, step)
-        return sample_and_step(state, length, data_key, dropout_key)
-
-      compiled[mode, bucket] = jax.jit(step_at, donate_argnums=0)
+          buckets, bucket, layout)
     return compiled[mode, bucket]
 
-  sample_lengths = jax.jit(jax.vmap(
-      lambda step: curriculum.sample(step_keys(config.seed, step)[0], step)))
+  seed_R = np.array(seeds, np.int32)
+  sample_lengths = jax.jit(jax.vmap(lambda step: jax.vmap(
+      lambda seed: curriculum.sample(step_keys(seed, step)[0], step))(seed_R)))
 
-  def validate(params, mode: str) -> float:
+  def validate(params, mode: str, seed: int) -> float:
     accuracy_L = range_evaluation.evaluate_exact(
         models[mode], params, task, encoding, config.validation_length,
         num_strings=config.batch_size, sub_batch_size=config.batch_size,
-        key=jax.random.key(config.seed + 10**6),
+        key=jax.random.key(seed + 10**6),
         bucket_width=config.validation_length)
     return float(np.mean(accuracy_L))
 
-  start_step, total = int(state.step), config.total_steps
+  def per_seed(values_R):
+    return values_R if layout.stacked else values_R[0]
+
+  total = config.total_steps
+  done = start_step
   pending: list[dict[str, jax.Array]] = []
-  bar = tqdm.tqdm(total=total, initial=start_step, disable=not progress,
-                  unit='step', dynamic_ncols=True)
+  bar = tqdm.tqdm(total=total, initial=start_step,
+                  disable=not (progress and primary), unit='step',
+                  dynamic_ncols=True)
   interval_start, interval_steps = time.perf_counter(), 0
   run_start, steps_run = time.perf_counter(), 0
   try:
     for step in range(start_step, total):
       if (step - start_step) % _LENGTH_BLOCK == 0:
         block = np.arange(step, min(step + _LENGTH_BLOCK, total))
-        lengths = np.asarray(sample_lengths(jnp.asarray(block, jnp.int32)))
-      length = int(lengths[(step - start_step) % _LENGTH_BLOCK])
+        lengths_KR = np.asarray(sample_lengths(jnp.asarray(block, jnp.int32)))
+        which_KR = np.searchsorted(buckets, lengths_KR).astype(np.int32)
+      length_R = lengths_KR[(step - start_step) % _LENGTH_BLOCK]
+      which_R = which_KR[(step - start_step) % _LENGTH_BLOCK]
       mode = mode_at(step, config, models)
-      bucket = length_buckets.bucket_for(length, buckets)
+      bucket = length_buckets.bucket_for(int(length_R.max()), buckets)
       state, metrics = step_fn(mode, bucket)(
-          state, jnp.int32(length), jnp.int32(step))
+          state, per_seed(length_R), per_seed(which_R), per_seed(seed_R),
+          np.int32(step))
       pending.append(metrics)
       interval_steps += 1
       steps_run += 1
       done = step + 1
       is_last = done == total
-      record = None
+      records_R: list[dict[str, Any] | None] = [None] * R
       if done % config.log_every == 0 or is_last:
-        unlogged = _add_pending(unlogged, pending)
+        unlogged_R = _add_pending(unlogged_R, pending)
         pending = []
         elapsed = time.perf_counter() - interval_start
-        record = {
+        records_R = [{
             'step': done,
-            'train_loss': unlogged['loss'] / unlogged['steps'],
-            'train_accuracy': unlogged['accuracy'] / unlogged['steps'],
+            'train_loss': u['loss'] / u['steps'],
+            'train_accuracy': u['accuracy'] / u['steps'],
             'steps_per_second': interval_steps / max(elapsed, 1e-9),
             'mode': mode,
-        }
-        unlogged = {'loss': 0.0, 'accuracy': 0.0, 'steps': 0}
+        } for u in unlogged_R]
+        unlogged_R = [_no_steps() for _ in seeds]
         interval_start, interval_steps = time.perf_counter(), 0
-        if not math.isfinite(record['train_loss']):
-          raise TrainingDiverged(
-              f'Non-finite training loss at step {done}; the last good'
-              ' checkpoint is kept. Try a smaller --lr.')
+        for seed, record in zip(seeds, records_R):
+          if not math.isfinite(record['train_loss']):
+            raise TrainingDiverged(
+                f'Non-finite training loss at step {done}'
+                f'{f" (seed {seed})" if layout.stacked else ""}; the last good'
+                ' checkpoint is kept. Try a smaller --lr.')
       if config.validate and (done % config.validate_every == 0 or is_last):
-        record = record or {'step': done}
-        accuracy = validate(state.params, mode)
-        record['validation_accuracy'] = accuracy
-        if best_accuracy is None or accuracy > best_accuracy:
-          best_accuracy, best_step = accuracy, done
-          record['best'] = True
+        params = sharding.to_local_device(state.params)
+        improved_R = np.zeros(R, bool)
+        for r, seed in enumerate(seeds):
+          records_R[r] = records_R[r] or {'step': done}
+          accuracy = validate(layout.seed_slice(params, r), mode, seed)
+          records_R[r]['validation_accuracy'] = accuracy
+          if best_accuracy_R[r] is None or accuracy > best_accuracy_R[r]:
+            best_accuracy_R[r], best_step_R[r] = accuracy, done
+            records_R[r]['best'] = True
+            improved_R[r] = True
+        if improved_R.any():
+          best_state = _keep_improved(
+              jnp.asarray(per_seed(improved_R)), state,
+              state if best_state is None else best_state)
           if checkpointer is not None:
-            checkpointer.save(state, best=True)
-      if record is not None:
-        if metrics_log is not None:
-          metrics_log.append(record)
+            checkpointer.save(best_state, done, best=True, extra=(
+                {'best_steps': best_step_R} if layout.stacked else None))
+      for seed, record, log in itertools.zip_longest(seeds, records_R,
+                                                     metrics_logs):
+        if record is None:
+          continue
+        if log is not None:
+          log.append(record)
         if log_fn is not None:
-          log_fn(record)
-        bar.set_postfix(loss=f"{record.get('train_loss', float('nan')):.4f}",
-                        acc=f"{record.get('train_accuracy', float('nan')):.3f}",
+          log_fn({**record, 'seed': seed} if layout.stacked else record)
+      if records_R[0] is not None and 'train_loss' in records_R[0]:
+        bar.set_postfix(loss=f"{records_R[0]['train_loss']:.4f}",
+                        acc=f"{records_R[0]['train_accuracy']:.3f}",
                         refresh=False)
       if checkpointer is not None and (done % config.checkpoint_every == 0
                                        or is_last):
@@ -244,34 +384,40 @@ def train(task: task_lib.Task, models: Mapping[str, pure.PureModel],
           raise TrainingDiverged(
               f'Non-finite parameters at step {done}; the last good'
               ' checkpoint is kept. Try a smaller --lr.')
-        unlogged = _add_pending(unlogged, pending)
+        unlogged_R = _add_pending(unlogged_R, pending)
         pending = []
-        checkpointer.save(state, extra={'unlogged': unlogged})
+        checkpointer.save(state, done, extra={'unlogged': per_seed(unlogged_R)})
       bar.update(1)
   except KeyboardInterrupt:
     if checkpointer is not None and _all_finite(state.params):
-      checkpointer.save(state, extra={
-          'unlogged': _add_pending(unlogged, pending)})
-      print(f'\nInterrupted: saved a checkpoint at step {int(state.step)}.')
+      # The state's own count: the interrupt may fall before `done` is set.
+      done = int(np.reshape(state.step.addressable_shards[0].data, -1)[0])
+      checkpointer.save(state, done, extra={
+          'unlogged': per_seed(_add_pending(unlogged_R, pending))})
+      if primary:
+        print(f'\nInterrupted: saved a checkpoint at step {done}.')
     raise
   finally:
     bar.close()
   steps_per_second = steps_run / max(time.perf_counter() - run_start, 1e-9)
-  eval_params, eval_step = state.params, int(state.step)
-  if config.validate and checkpointer is not None and checkpointer.best_step():
-    eval_params = checkpointer.restore(state, best=True)[0].params
-    eval_step = checkpointer.best_step()
-  elif config.validate and best_step is not None:
-    eval_step = best_step  # Without a run folder, the final params stand in.
   if checkpointer is not None:
     checkpointer.close()
-  return TrainResult(state, eval_params, eval_step, best_accuracy,
-                     len(compiled), steps_per_second)
+  final = sharding.to_local_device(state)
+  use_best = config.validate and best_state is not None
+  evaluated = sharding.to_local_device(best_state.params) if use_best else None
+  return [TrainResult(
+      state=layout.seed_slice(final, r),
+      eval_params=layout.seed_slice(
+          evaluated if use_best else final.params, r),
+      eval_step=best_step_R[r] if use_best else total,
+      best_validation_accuracy=best_accuracy_R[r],
+      compiled_programs=len(compiled), steps_per_second=steps_per_second)
+          for r in range(R)]
 
 
-def _best_so_far(metrics_path: str, step: int) -> tuple[float | None, int | None]:
-  """The best validation accuracy logged up to `step` (for resumed runs)."""
-  best, best_step = None, None
+def _best_so_far(metrics_path: str, step: int) -> tuple[float, float]:
+  """Best validation accuracy logged up to `step`, and its step (NaN: none)."""
+  best, best_step = np.nan, np.nan
   if not os.path.exists(metrics_path):
     return best, best_step
   with open(metrics_path) as f:
@@ -279,6 +425,6 @@ def _best_so_far(metrics_path: str, step: int) -> tuple[float | None, int | None
       record = json.loads(line)
       accuracy = record.get('validation_accuracy')
       if accuracy is not None and record['step'] <= step and (
-          best is None or accuracy > best):
+          np.isnan(best) or accuracy > best):
         best, best_step = accuracy, record['step']
   return best, best_step

@@ -8,7 +8,9 @@ import jax.numpy as jnp
 from tasks import task
 
 PLUS, MINUS, TIMES, BLANK = 5, 6, 7, 8  # Token ids after the digits 0..4.
-_OPERATORS = jnp.array([PLUS, MINUS, TIMES], jnp.int32)
+# A tuple, not an array: importing the task must not start a JAX backend
+# (multi-host runs call jax.distributed.initialize after the imports).
+_OPERATORS = (PLUS, MINUS, TIMES)
 
 
 def _prefix_values(input_BL: jax.Array) -> jax.Array:
@@ -65,7 +67,8 @@ class ModularArithmetic(task.Task):
     digit_key, operator_key = jax.random.split(key)
     shape = (batch_size, max_length)
     digits_BL = jax.random.randint(digit_key, shape, 0, 5, jnp.int32)
-    operators_BL = _OPERATORS[jax.random.randint(operator_key, shape, 0, 3)]
+    operators_BL = jnp.array(_OPERATORS, jnp.int32)[
+        jax.random.randint(operator_key, shape, 0, 3)]
     is_digit_L = jnp.arange(max_length) % 2 == 0
     tokens_BL = jnp.where(is_digit_L, digits_BL, operators_BL)
     tokens_BL = jnp.where(task.valid_mask_BL(length_B, max_length), tokens_BL, 0)

@@ -1,0 +1,126 @@
+"""Two processes on localhost train one run together (jax.distributed)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import absltest
+import numpy as np
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+_SCRIPT = os.path.join(_REPO, 'experiments', 'example.py')
+_TIMING_KEYS = ('steps_per_second', 'train_seconds', 'eval_seconds')
+# One seed whose batch is split over the two processes' devices (a (1, 2)
+# mesh): every gradient is summed across the processes.
+_TINY = ('--task', 'parity_check', '--architecture', 'transformer',
+         '--num_layers', '1', '--is_causal', '1', '--include_eos', '0',
+         '--num_heads', '2', '--embed_size', '8', '--batch_size', '8',
+         '--lr', '1e-2', '--train_steps', '9', '--sequence_length', '6',
+         '--test_length', '8', '--validate', '--validate_every', '5',
+         '--log_frequency', '2', '--checkpoint_every', '4', '--seed', '3',
+         '--progress=false')
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _start(*args: str) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, _SCRIPT, *args], cwd=_REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+  try:
+    stdout, stderr = proc.communicate(timeout=300)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    stdout, stderr = proc.communicate()
+  return proc.returncode, stdout, stderr
+
+
+def _only_run_dir(out_dir: str) -> str:
+  (name,) = os.listdir(out_dir)
+  return os.path.join(out_dir, name)
+
+
+def _load_json(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _metrics(run_dir: str) -> list[dict[str, object]]:
+  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class TwoProcessTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.shared_dir, cls.single_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
+    address = f'localhost:{_free_port()}'
+    procs = [_start(*_TINY, '--out_dir', cls.shared_dir,
+                    '--coordinator_address', address, '--num_processes', '2',
+                    '--process_id', str(i)) for i in range(2)]
+    cls.processes = [_finish(p) for p in procs]
+    cls.single = _finish(_start(*_TINY, '--out_dir', cls.single_dir))
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.shared_dir, ignore_errors=True)
+    shutil.rmtree(cls.single_dir, ignore_errors=True)
+    super().tearDownClass()
+
+  def setUp(self):
+    super().setUp()
+    for code, _, stderr in (*self.processes, self.single):
+      self.assertEqual(code, 0, msg=stderr[-3000:])
+    self.shared_run = _only_run_dir(self.shared_dir)
+    self.single_run = _only_run_dir(self.single_dir)
+
+  def test_the_processes_share_one_mesh(self):
+    config = _load_json(os.path.join(self.shared_run, 'config.json'))
+    self.assertEqual(config['process_count'], 2)
+    self.assertEqual(config['mesh'], {'seed': 1, 'data': 2})
+
+  def test_two_processes_match_one(self):
+    shared, single = _metrics(self.shared_run), _metrics(self.single_run)
+    self.assertEqual([sorted(r) for r in shared], [sorted(r) for r in single])
+    for got, want in zip(shared, single):
+      for key, value in want.items():
+        if key in _TIMING_KEYS:
+          continue
+        if isinstance(value, float):
+          self.assertAlmostEqual(got[key], value, delta=1e-5, msg=key)
+        else:
+          self.assertEqual(got[key], value, msg=key)
+    got = _load_json(os.path.join(self.shared_run, 'eval.json'))
+    want = _load_json(os.path.join(self.single_run, 'eval.json'))
+    self.assertEqual(got['eval_step'], want['eval_step'])
+    np.testing.assert_allclose(
+        [p['accuracy'] for p in got['per_length']],
+        [p['accuracy'] for p in want['per_length']], atol=0.01)
+
+  def test_only_process_zero_writes(self):
+    # Two writers would have appended every metrics line twice.
+    self.assertLen(_metrics(self.shared_run), len(_metrics(self.single_run)))
+    (_, first, _), (_, second, _) = self.processes
+    for printed in ('Run folder:', 'score', 'Results:'):
+      self.assertIn(printed, first)
+      self.assertNotIn(printed, second)
+    self.assertEqual(sorted(os.listdir(self.shared_run)),
+                     sorted(os.listdir(self.single_run)))
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,175 @@
+"""Tests of the ('seed', 'data') mesh: 8 CPU devices give 1 device's results."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from absl.testing import absltest
+import jax
+import numpy as np
+
+from training import sharding
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+# Runs with 8 CPU devices (XLA_FLAGS must be set before JAX starts, so in a
+# subprocess) and prints its findings as one JSON line.
+_EIGHT_DEVICES = textwrap.dedent('''
+    import dataclasses, json
+    import jax, jax.numpy as jnp, numpy as np
+    from experiments import model_factory
+    from tasks.regular import parity_check
+    from training import curriculum, input_encoding, optimizers, sharding
+    from training import train_step, training
+
+    task = parity_check.ParityCheck()
+    encoding = input_encoding.InputEncoding(include_eos=False)
+    devices = jax.devices()
+    out = {'devices': len(devices), 'mesh': {}}
+    for num_seeds in (1, 2, 5, 8):
+      mesh = sharding.make_mesh(num_seeds)
+      out['mesh'][num_seeds] = [mesh.shape['seed'], mesh.shape['data']]
+    try:
+      sharding.SeedLayout(1, sharding.make_mesh(1)).check_batch_size(12)
+    except ValueError as e:
+      out['batch_error'] = str(e)
+
+    def models(architecture, dropout):
+      flags = model_factory.ModelFlags(
+          architecture=architecture, embed_size=16, num_heads=2,
+          group_size=1, num_layers=None if architecture != 'transformer' else 2,
+          num_recurrent_calls=2 if architecture != 'transformer' else None,
+          is_causal=True, fix_staircase_size_forward=2, dropout=dropout)
+      modes = ('staircase',) if architecture != 'transformer' else ('default',)
+      return model_factory.build_models(flags, 3, 2, modes)
+
+    config = training.TrainConfig(
+        seed=3, batch_size=16, second_training_steps=5, learning_rate=3e-3,
+        log_every=1, length_multiple=2)
+    lengths = curriculum.UniformCurriculum((1, 2, 3, 4, 5, 6))
+
+    def losses(model, num_seeds, seed, mesh_devices):
+      records = []
+      training.train_seeds(
+          task, model, encoding, lengths,
+          dataclasses.replace(config, seed=seed, num_seeds=num_seeds),
+          progress=False, log_fn=records.append,
+          mesh=sharding.make_mesh(num_seeds, mesh_devices))
+      by_seed = {}
+      for r in records:
+        by_seed.setdefault(r.get('seed', seed), []).append(r['train_loss'])
+      return by_seed
+
+    staircase = models('my_staircase', 0.1)
+    transformer = models('transformer', 0.1)
+    one = devices[:1]
+    out['staircase'] = {
+        'one_device': {**losses(staircase, 1, 3, one),
+                       **losses(staircase, 1, 4, one)},
+        'two_seeds_eight_devices': losses(staircase, 2, 3, devices)}
+    out['transformer'] = {'one_device': losses(transformer, 1, 3, one),
+                          'eight_devices': losses(transformer, 1, 3, devices)}
+
+    # The program training compiles for 2 seeds on a (2, 4) mesh: each
+    # device holds one seed's parameters and a quarter of its batch.
+    layout = sharding.SeedLayout(2, sharding.make_mesh(2))
+    optimizer = optimizers.make_optimizer(3e-3, 0.0, 0.1)
+    state = training.initial_state(staircase['staircase'], optimizer, (3, 4),
+                                   layout)
+    leaf = jax.tree.leaves(state.params)[0]
+    out['param_shard'] = [list(leaf.shape),
+                          list(leaf.sharding.shard_shape(leaf.shape))]
+    step = train_step.make_sample_and_train_step(
+        staircase['staircase'], optimizer, task, encoding, 16, 6,
+        constrain_batch=layout.constrain_batch)
+    step = jax.jit(layout.over_seeds(step, in_axes=(0, 0, 0, 0)),
+                   out_shardings=(layout.state_sharding, layout.replicated))
+    keys = jax.random.split(jax.random.key(0), 2)
+    hlo = step.lower(state, jnp.array([6, 6]), keys, keys).compile().as_text()
+    out['all_reduces'] = hlo.count('all-reduce(')
+    print(json.dumps(out))
+''')
+
+
+class MeshTest(absltest.TestCase):
+
+  def test_one_device_is_a_one_by_one_mesh(self):
+    mesh = sharding.make_mesh(3, jax.devices()[:1])
+    self.assertEqual(dict(mesh.shape), {'seed': 1, 'data': 1})
+    with self.assertRaisesRegex(ValueError, 'num_seeds'):
+      sharding.make_mesh(0)
+
+
+class EightDevicesTest(absltest.TestCase):
+  """One subprocess with 8 CPU devices; its findings checked one by one."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.cache = tempfile.TemporaryDirectory()
+    env = dict(os.environ,
+               XLA_FLAGS='--xla_force_host_platform_device_count=8',
+               PYTHONPATH=_REPO,
+               # Runs of equal programs (another seed) compile once.
+               JAX_COMPILATION_CACHE_DIR=cls.cache.name,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
+    cls.proc = subprocess.run([sys.executable, '-c', _EIGHT_DEVICES],
+                              cwd=_REPO, env=env, capture_output=True,
+                              text=True, timeout=600, check=False)
+    cls.out = None
+    if cls.proc.returncode == 0:
+      cls.out = json.loads(cls.proc.stdout.strip().splitlines()[-1])
+
+  @classmethod
+  def tearDownClass(cls):
+    cls.cache.cleanup()
+    super().tearDownClass()
+
+  def setUp(self):
+    super().setUp()
+    self.assertEqual(self.proc.returncode, 0, msg=self.proc.stderr[-3000:])
+    self.assertEqual(self.out['devices'], 8)
+
+  def assert_same_losses(self, got, want):
+    self.assertLen(got, 6)  # train_steps + 1 + second_training_steps.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+  def test_seeds_take_the_gcd_of_seeds_and_devices(self):
+    self.assertEqual(self.out['mesh'],
+                     {'1': [1, 8], '2': [2, 4], '5': [1, 8], '8': [8, 1]})
+
+  def test_a_batch_that_does_not_split_over_data_is_rejected(self):
+    self.assertIn('batch_size=12 must be divisible by the 8 devices',
+                  self.out['batch_error'])
+
+  def test_a_batch_split_over_eight_devices_gives_the_losses_of_one(self):
+    runs = self.out['transformer']  # With dropout: the masks are global.
+    self.assert_same_losses(runs['eight_devices']['3'],
+                            runs['one_device']['3'])
+
+  def test_two_seeds_over_eight_devices_match_their_runs_on_one(self):
+    # A (2, 4) mesh: seeds split over 2 devices, each batch over 4.
+    runs = self.out['staircase']
+    for seed in ('3', '4'):
+      self.assert_same_losses(runs['two_seeds_eight_devices'][seed],
+                              runs['one_device'][seed])
+    # The check means something: the two seeds differ.
+    self.assertGreater(np.abs(np.subtract(runs['one_device']['3'],
+                                          runs['one_device']['4'])).max(),
+                       1e-3)
+
+  def test_parameters_split_over_seeds_and_gradients_summed_over_data(self):
+    shape, shard = self.out['param_shard']
+    self.assertEqual(shape[0], 2)
+    self.assertEqual(shard, [1, *shape[1:]])
+    # A batch split over the data axis needs its gradients all-reduced.
+    self.assertGreater(self.out['all_reduces'], 0)
+
+
+if __name__ == '__main__':
+  absltest.main()
