@@ -268,67 +268,6 @@ class ResumeTest(parameterized.TestCase):
     self.assertEqual(traces, {'parallel': 2, 'staircase': 2})
 
 
-class SeedsTest(absltest.TestCase):
-  """Seeds trained together in one vmapped program match runs of them alone."""
-
-  def test_vmapped_seeds_match_the_runs_of_those_seeds_alone(self):
-    # Staircase mode with dropout: its dropout masks are drawn per row, so
-    # padding a seed to another's longer bucket changes nothing. (The
-    # Transformer's case is in tests/experiments/multi_seed_test.py.)
-    model_flags = model_factory.ModelFlags(
-        architecture='my_staircase', embed_size=16, num_heads=2, group_size=1,
-        num_recurrent_calls=2, is_causal=True, fix_staircase_size_forward=2,
-        dropout=0.1)
-    models = model_factory.build_models(
-        model_flags, _NO_EOS.vocab_size(_TASK), _TASK.output_size,
-        ('staircase',))
-    curriculum = curriculum_lib.UniformCurriculum(tuple(range(1, 17)))
-    config = training.TrainConfig(
-        seed=3, num_seeds=2, batch_size=8, second_training_steps=11,
-        learning_rate=3e-3, validate=True, validation_length=8,
-        validate_every=6, log_every=1, bucket_width=8, length_multiple=2)
-    buckets = length_buckets.make_buckets(16, 8, 2)
-    bucket_RS = [[length_buckets.bucket_for(int(curriculum.sample(
-        training.step_keys(seed, s)[0], s)), buckets)
-                  for s in range(config.total_steps)] for seed in (3, 4)]
-    # The check means something: at some steps one seed is padded to the
-    # other's longer bucket.
-    self.assertNotEqual(bucket_RS[0], bucket_RS[1])
-    together = []
-    results = training.train_seeds(_TASK, models, _NO_EOS, curriculum,
-                                   config, progress=False,
-                                   log_fn=together.append)
-    self.assertLen(results, 2)
-    self.assertEqual(results[0].compiled_programs,
-                     len(set(map(max, zip(*bucket_RS)))))
-    for seed, result in zip((3, 4), results):
-      alone = []
-      single = training.train(
-          _TASK, models, _NO_EOS, curriculum,
-          dataclasses.replace(config, seed=seed, num_seeds=1),
-          progress=False, log_fn=alone.append)
-      mine = [{k: v for k, v in r.items() if k != 'seed'}
-              for r in together if r['seed'] == seed]
-      self.assertEqual([sorted(r) for r in mine], [sorted(r) for r in alone])
-      for got, want in zip(mine, alone):
-        for key, value in want.items():
-          if key in _TIMING_KEYS:
-            continue
-          if isinstance(value, float):
-            self.assertAlmostEqual(got[key], value, delta=1e-5, msg=key)
-          else:
-            self.assertEqual(got[key], value, msg=key)
-      self.assertEqual(result.eval_step, single.eval_step)
-      self.assertAlmostEqual(result.best_validation_accuracy,
-                             single.best_validation_accuracy, delta=1e-6)
-      # Adam turns float rounding in near-zero gradients into updates of up
-      # to the learning rate, so parameters agree less tightly than losses.
-      chex.assert_trees_all_close(result.state.params, single.state.params,
-                                  atol=1e-2)
-      chex.assert_trees_all_close(result.eval_params, single.eval_params,
-                                  atol=1e-2)
-
-
 def _haiku_model(vocab_size: int, output_size: int) -> pure.PureModel:
   """Embedding, a running sum over positions (causal), a small MLP."""
 
