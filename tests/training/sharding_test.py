@@ -47,32 +47,44 @@ _EIGHT_DEVICES = textwrap.dedent('''
       modes = ('staircase',) if architecture != 'transformer' else ('default',)
       return model_factory.build_models(flags, 3, 2, modes)
 
+    # 6 steps; lengths 1..16 in buckets 10 and 16 (the staircase's: seed 4
+    # is padded to seed 3's bucket 16 at steps 1 and 4), 1..6 in one bucket
+    # (the Transformer's); validations at steps 3 and 6.
     config = training.TrainConfig(
         seed=3, batch_size=16, second_training_steps=5, learning_rate=3e-3,
-        log_every=1, length_multiple=2)
-    lengths = curriculum.UniformCurriculum((1, 2, 3, 4, 5, 6))
+        log_every=1, length_multiple=2, validate=True, validate_every=3,
+        validation_length=6)
 
-    def losses(model, num_seeds, seed, mesh_devices):
+    def run(model, num_seeds, seed, mesh_devices, longest):
       records = []
-      training.train_seeds(
-          task, model, encoding, lengths,
+      results = training.train_seeds(
+          task, model, encoding,
+          curriculum.UniformCurriculum(tuple(range(1, longest + 1))),
           dataclasses.replace(config, seed=seed, num_seeds=num_seeds),
           progress=False, log_fn=records.append,
           mesh=sharding.make_mesh(num_seeds, mesh_devices))
       by_seed = {}
-      for r in records:
-        by_seed.setdefault(r.get('seed', seed), []).append(r['train_loss'])
+      for i, result in enumerate(results):
+        mine = [r for r in records if r.get('seed', seed) == seed + i]
+        by_seed[seed + i] = {
+            'loss': [r['train_loss'] for r in mine if 'train_loss' in r],
+            'validation': [r['validation_accuracy'] for r in mine
+                           if 'validation_accuracy' in r],
+            'eval_step': result.eval_step,
+            'eval_params': np.concatenate([
+                np.ravel(x) for x in jax.tree.leaves(result.eval_params)
+            ]).tolist()}
       return by_seed
 
     staircase = models('my_staircase', 0.1)
     transformer = models('transformer', 0.1)
     one = devices[:1]
     out['staircase'] = {
-        'one_device': {**losses(staircase, 1, 3, one),
-                       **losses(staircase, 1, 4, one)},
-        'two_seeds_eight_devices': losses(staircase, 2, 3, devices)}
-    out['transformer'] = {'one_device': losses(transformer, 1, 3, one),
-                          'eight_devices': losses(transformer, 1, 3, devices)}
+        'one_device': {**run(staircase, 1, 3, one, 16),
+                       **run(staircase, 1, 4, one, 16)},
+        'two_seeds_eight_devices': run(staircase, 2, 3, devices, 16)}
+    out['transformer'] = {'one_device': run(transformer, 1, 3, one, 6),
+                          'eight_devices': run(transformer, 1, 3, devices, 6)}
 
     # The program training compiles for 2 seeds on a (2, 4) mesh: each
     # device holds one seed's parameters and a quarter of its batch.
@@ -135,9 +147,17 @@ class EightDevicesTest(absltest.TestCase):
     self.assertEqual(self.proc.returncode, 0, msg=self.proc.stderr[-3000:])
     self.assertEqual(self.out['devices'], 8)
 
-  def assert_same_losses(self, got, want):
-    self.assertLen(got, 6)  # train_steps + 1 + second_training_steps.
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+  def assert_same_run(self, got, want):
+    self.assertLen(got['loss'], 6)  # train_steps + 1 + second_training_steps.
+    np.testing.assert_allclose(got['loss'], want['loss'], rtol=0, atol=1e-5)
+    self.assertLen(got['validation'], 2)
+    np.testing.assert_allclose(got['validation'], want['validation'],
+                               rtol=0, atol=1e-6)
+    self.assertEqual(got['eval_step'], want['eval_step'])
+    # Adam turns float rounding in near-zero gradients into updates of up to
+    # the learning rate, so parameters agree less tightly than losses.
+    np.testing.assert_allclose(got['eval_params'], want['eval_params'],
+                               rtol=0, atol=1e-2)
 
   def test_seeds_take_the_gcd_of_seeds_and_devices(self):
     self.assertEqual(self.out['mesh'],
@@ -147,21 +167,22 @@ class EightDevicesTest(absltest.TestCase):
     self.assertIn('batch_size=12 must be divisible by the 8 devices',
                   self.out['batch_error'])
 
-  def test_a_batch_split_over_eight_devices_gives_the_losses_of_one(self):
+  def test_a_batch_split_over_eight_devices_gives_the_results_of_one(self):
     runs = self.out['transformer']  # With dropout: the masks are global.
-    self.assert_same_losses(runs['eight_devices']['3'],
-                            runs['one_device']['3'])
+    self.assert_same_run(runs['eight_devices']['3'], runs['one_device']['3'])
 
-  def test_two_seeds_over_eight_devices_match_their_runs_on_one(self):
-    # A (2, 4) mesh: seeds split over 2 devices, each batch over 4.
+  def test_vmapped_seeds_over_eight_devices_match_their_runs_alone(self):
+    # A (2, 4) mesh: seeds split over 2 devices, each batch over 4. Staircase
+    # mode draws dropout per row, so padding seed 4 to seed 3's longer
+    # bucket changes nothing.
     runs = self.out['staircase']
     for seed in ('3', '4'):
-      self.assert_same_losses(runs['two_seeds_eight_devices'][seed],
-                              runs['one_device'][seed])
+      self.assert_same_run(runs['two_seeds_eight_devices'][seed],
+                           runs['one_device'][seed])
     # The check means something: the two seeds differ.
-    self.assertGreater(np.abs(np.subtract(runs['one_device']['3'],
-                                          runs['one_device']['4'])).max(),
-                       1e-3)
+    self.assertGreater(np.abs(np.subtract(runs['one_device']['3']['loss'],
+                                          runs['one_device']['4']['loss'])
+                              ).max(), 1e-3)
 
   def test_parameters_split_over_seeds_and_gradients_summed_over_data(self):
     shape, shard = self.out['param_shard']
