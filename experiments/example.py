@@ -76,6 +76,11 @@ _OVERWRITE = flags.DEFINE_bool('overwrite', False,
 _TENSORBOARD = flags.DEFINE_bool(
     'tensorboard', False, 'Also write TensorBoard events (needs tensorboardX).')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_BUCKET_WIDTH = flags.DEFINE_integer(
+    'bucket_width', 10,
+    'Training lengths are padded up to multiples of this (rounded to the'
+    ' chunk or block width): one compiled program per bucket. Smaller means'
+    ' less padding and more programs.')
 _NUM_SEEDS = flags.DEFINE_integer(
     'num_seeds', 1, 'Runs of this configuration trained together in one'
     ' program: seeds --seed, --seed+1, ..., each as it would train alone.')
@@ -124,7 +129,8 @@ def _check_flags() -> None:
               'num_heads': f.NUM_HEADS, 'group_size': f.GROUP_SIZE,
               'checkpoint_every': _CHECKPOINT_EVERY,
               'log_frequency': _LOG_FREQUENCY,
-              'validate_every': _VALIDATE_EVERY}
+              'validate_every': _VALIDATE_EVERY,
+              'bucket_width': _BUCKET_WIDTH}
   for name, holder in positive.items():
     if holder.value < 1:
       raise ConfigError(f'--{name} must be >= 1, got {holder.value}.')
@@ -296,6 +302,7 @@ def build_setup(seed: int, num_seeds: int = 1) -> Setup:
       validation_length=f.VALIDATION_LENGTH.value or f.SEQUENCE_LENGTH.value,
       validate_every=_VALIDATE_EVERY.value, log_every=_LOG_FREQUENCY.value,
       checkpoint_every=_CHECKPOINT_EVERY.value,
+      bucket_width=_BUCKET_WIDTH.value,
       length_multiple=model_factory.length_multiple(model_flags, models))
   curriculum = curriculum_lib.UniformCurriculum(
       tuple(range(1, f.SEQUENCE_LENGTH.value + 1)))

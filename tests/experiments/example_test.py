@@ -326,6 +326,19 @@ class OtherRunsTest(CliTestCase):
     self.assertIsNone(result['best_validation_accuracy'])
     self.assertEqual(_metrics(run_dir)[-1]['step'], 11)
 
+  def test_bucket_width_sets_the_training_programs(self):
+    out_dir = _tempdir(self)
+    proc = _run_cli('--architecture', 'rnn', '--include_eos', '0',
+                    '--task', 'parity_check', '--train_steps', '30',
+                    '--embed_size', '8', '--batch_size', '8',
+                    '--sequence_length', '6', '--test_length', '8',
+                    '--bucket_width', '2', '--seed', '1', '--out_dir', out_dir,
+                    '--progress=false')
+    self.assert_ok(proc)
+    result = _load_json(os.path.join(_only_run_dir(out_dir), 'eval.json'))
+    # Lengths 1..6 in buckets 2, 4, 6; 31 steps draw all three.
+    self.assertEqual(result['compiled_programs']['training'], 3)
+
   def test_explicit_flags_override_the_preset(self):
     out_dir = _tempdir(self)
     # Explicit tiny sizes; everything else comes from the preset.
@@ -427,6 +440,7 @@ class BadFlagTest(CliTestCase):
       ('staircase_not_causal', _STAIRCASE + ('--is_causal', '0'),
        '--is_causal'),
       ('batch_size', ('--batch_size', '0'), '--batch_size'),
+      ('bucket_width', ('--bucket_width', '0'), '--bucket_width'),
       ('test_length', ('--test_length', '0'), '--test_length'),
       ('test_length_within_training', ('--test_length', '4'),
        '--test_length'),
