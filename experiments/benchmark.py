@@ -35,6 +35,7 @@ from neural_networks import transformer
 from training import input_encoding
 from training import length_buckets
 from training import optimizers
+from training import results as results_lib
 from training import train_step as train_step_lib
 
 _STEPS = flags.DEFINE_integer('steps', 30, 'Timed training steps.',
@@ -194,10 +195,7 @@ def main(argv: Sequence[str]) -> None:
                                         / results['matmul_gflops_per_s'])
   print(json.dumps(results, indent=2))
   if _JSON_OUT.value:
-    tmp = _JSON_OUT.value + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(results, f, indent=2)
-    os.replace(tmp, _JSON_OUT.value)
+    results_lib.write_json(_JSON_OUT.value, results)
 
 
 if __name__ == '__main__':

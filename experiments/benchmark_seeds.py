@@ -46,6 +46,7 @@ from experiments import example
 from experiments import original_flags
 from training import length_buckets
 from training import optimizers
+from training import results as results_lib
 from training import sharding
 from training import training
 
@@ -163,10 +164,7 @@ def main(argv: Sequence[str]) -> None:
         for r in _NUM_SEEDS_LIST.value for n in device_counts]
   print(json.dumps(results, indent=2))
   if _JSON_OUT.value:
-    tmp = _JSON_OUT.value + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(results, f, indent=2)
-    os.replace(tmp, _JSON_OUT.value)
+    results_lib.write_json(_JSON_OUT.value, results)
 
 
 if __name__ == '__main__':
