@@ -1,6 +1,5 @@
 """Two processes on localhost train one run together (jax.distributed)."""
 
-import json
 import os
 import shutil
 import socket
@@ -11,10 +10,11 @@ import tempfile
 from absl.testing import absltest
 import numpy as np
 
+import run_folder
+
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _SCRIPT = os.path.join(_REPO, 'experiments', 'example.py')
-_TIMING_KEYS = ('steps_per_second', 'train_seconds', 'eval_seconds')
 # One seed whose batch is split over the two processes' devices (a (1, 2)
 # mesh): every gradient is summed across the processes.
 _TINY = ('--task', 'parity_check', '--architecture', 'transformer',
@@ -47,19 +47,10 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
   return proc.returncode, stdout, stderr
 
 
-def _only_run_dir(out_dir: str) -> str:
-  (name,) = os.listdir(out_dir)
-  return os.path.join(out_dir, name)
 
 
-def _load_json(path: str):
-  with open(path) as f:
-    return json.load(f)
 
 
-def _metrics(run_dir: str) -> list[dict[str, object]]:
-  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 class TwoProcessTest(absltest.TestCase):
@@ -85,27 +76,27 @@ class TwoProcessTest(absltest.TestCase):
     super().setUp()
     for code, _, stderr in (*self.processes, self.single):
       self.assertEqual(code, 0, msg=stderr[-3000:])
-    self.shared_run = _only_run_dir(self.shared_dir)
-    self.single_run = _only_run_dir(self.single_dir)
+    self.shared_run = run_folder.only_run_dir(self.shared_dir)
+    self.single_run = run_folder.only_run_dir(self.single_dir)
 
   def test_the_processes_share_one_mesh(self):
-    config = _load_json(os.path.join(self.shared_run, 'config.json'))
+    config = run_folder.load_json(os.path.join(self.shared_run, 'config.json'))
     self.assertEqual(config['process_count'], 2)
     self.assertEqual(config['mesh'], {'seed': 1, 'data': 2})
 
   def test_two_processes_match_one(self):
-    shared, single = _metrics(self.shared_run), _metrics(self.single_run)
+    shared, single = run_folder.metrics(self.shared_run), run_folder.metrics(self.single_run)
     self.assertEqual([sorted(r) for r in shared], [sorted(r) for r in single])
     for got, want in zip(shared, single):
       for key, value in want.items():
-        if key in _TIMING_KEYS:
+        if key in run_folder.TIMING_KEYS:
           continue
         if isinstance(value, float):
           self.assertAlmostEqual(got[key], value, delta=1e-5, msg=key)
         else:
           self.assertEqual(got[key], value, msg=key)
-    got = _load_json(os.path.join(self.shared_run, 'eval.json'))
-    want = _load_json(os.path.join(self.single_run, 'eval.json'))
+    got = run_folder.load_json(os.path.join(self.shared_run, 'eval.json'))
+    want = run_folder.load_json(os.path.join(self.single_run, 'eval.json'))
     self.assertEqual(got['eval_step'], want['eval_step'])
     np.testing.assert_allclose(
         [p['accuracy'] for p in got['per_length']],
@@ -113,7 +104,7 @@ class TwoProcessTest(absltest.TestCase):
 
   def test_only_process_zero_writes(self):
     # Two writers would have appended every metrics line twice.
-    self.assertLen(_metrics(self.shared_run), len(_metrics(self.single_run)))
+    self.assertLen(run_folder.metrics(self.shared_run), len(run_folder.metrics(self.single_run)))
     (_, first, _), (_, second, _) = self.processes
     for printed in ('Run folder:', 'score', 'Results:'):
       self.assertIn(printed, first)

@@ -3,7 +3,6 @@
 import contextlib
 import importlib.util
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -19,13 +18,14 @@ from PIL import Image
 from experiments import constants
 from experiments import example
 
+import run_folder
+
 FLAGS = flags.FLAGS
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _SCRIPT = os.path.join(_REPO, 'experiments', 'example.py')
 _RESULT_FILES = ('config.json', 'metrics.jsonl', 'eval.json',
                  'accuracy_vs_length.png', 'checkpoints')
-_TIMING_KEYS = ('steps_per_second', 'train_seconds', 'eval_seconds')
 
 # The original README command shrunk, in the sweep files' style: original
 # flag names, space-separated values mixed with `--flag=value`.
@@ -70,32 +70,18 @@ def _run_cli(*args: str, script: str = _SCRIPT) -> subprocess.CompletedProcess:
                         check=False)
 
 
-def _tempdir(test: absltest.TestCase) -> str:
-  """A fresh folder removed after `test` (works under pytest and absltest)."""
-  path = tempfile.mkdtemp()
-  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
-  return path
 
 
-def _only_run_dir(out_dir: str) -> str:
-  (name,) = os.listdir(out_dir)
-  return os.path.join(out_dir, name)
 
 
-def _load_json(path: str):
-  with open(path) as f:
-    return json.load(f)
 
 
-def _metrics(run_dir: str) -> list[dict[str, object]]:
-  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def _without_timing(record):
   if isinstance(record, list):
     return [_without_timing(r) for r in record]
-  return {k: v for k, v in record.items() if k not in _TIMING_KEYS}
+  return {k: v for k, v in record.items() if k not in run_folder.TIMING_KEYS}
 
 
 class CliTestCase(parameterized.TestCase):
@@ -126,7 +112,7 @@ class StaircaseRunTest(CliTestCase):
     cls.proc = _run_cli(*cls.args)
     cls.run_dir = None
     if cls.proc.returncode == 0:
-      cls.run_dir = _only_run_dir(cls.out_dir)
+      cls.run_dir = run_folder.only_run_dir(cls.out_dir)
     # Tests read this copy; the crash test damages the original.
     cls.reference = tempfile.mkdtemp()
     if cls.run_dir:
@@ -143,14 +129,14 @@ class StaircaseRunTest(CliTestCase):
     self.assert_ok(self.proc)
 
   def test_evaluate_rescores_the_saved_run(self):
-    run_dir = _tempdir(self)
+    run_dir = run_folder.tempdir(self)
     shutil.copytree(self.reference, run_dir, dirs_exist_ok=True)
     proc = _run_cli('--run_dir', run_dir, '--test_length', '16',
                     '--eval_protocol', 'seed',
                     script=os.path.join(_REPO, 'experiments', 'evaluate.py'))
     self.assert_ok(proc)
-    rescored = _load_json(os.path.join(run_dir, 'eval_seed_L16.json'))
-    original = _load_json(os.path.join(run_dir, 'eval.json'))
+    rescored = run_folder.load_json(os.path.join(run_dir, 'eval_seed_L16.json'))
+    original = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
     self.assertEqual(rescored['protocol'], 'seed')
     self.assertEqual(rescored['eval_step'], original['eval_step'])
     self.assertEqual([p['length'] for p in rescored['per_length']],
@@ -162,7 +148,7 @@ class StaircaseRunTest(CliTestCase):
     self.assertTrue(os.path.exists(os.path.join(run_dir, 'eval_seed_L16.png')))
 
   def test_evaluate_rejects_a_folder_without_a_run(self):
-    proc = _run_cli('--run_dir', _tempdir(self),
+    proc = _run_cli('--run_dir', run_folder.tempdir(self),
                     script=os.path.join(_REPO, 'experiments', 'evaluate.py'))
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('config.json', proc.stderr)
@@ -186,11 +172,11 @@ class StaircaseRunTest(CliTestCase):
                 if 'wandb' in line]
     self.assertLen(warnings, 1, msg=self.proc.stderr)
     self.assertStartsWith(warnings[0], 'warning: --use_wandb ignored')
-    config = _load_json(os.path.join(self.reference, 'config.json'))
+    config = run_folder.load_json(os.path.join(self.reference, 'config.json'))
     self.assertTrue(config['flags']['use_wandb'])
 
   def test_config_records_the_flags_and_the_drawn_seed(self):
-    config = _load_json(os.path.join(self.reference, 'config.json'))
+    config = run_folder.load_json(os.path.join(self.reference, 'config.json'))
     self.assertIsNone(config['flags']['seed'])
     self.assertIsInstance(config['seed'], int)
     self.assertEqual(config['flags']['architecture'], 'my_staircase')
@@ -201,7 +187,7 @@ class StaircaseRunTest(CliTestCase):
     self.assertEqual(os.path.basename(self.run_dir), config['run_name'])
 
   def test_eval_json_holds_per_length_accuracy_and_scores(self):
-    result = _load_json(os.path.join(self.reference, 'eval.json'))
+    result = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
     per_length = result['per_length']
     self.assertEqual([p['length'] for p in per_length], list(range(1, 13)))
     accuracy_L = np.array([p['accuracy'] for p in per_length])
@@ -222,7 +208,7 @@ class StaircaseRunTest(CliTestCase):
                      {'training': 1, 'validation': 1, 'evaluation': 1})
 
   def test_metrics_lines_have_step_loss_accuracy_and_speed(self):
-    records = _metrics(self.reference)
+    records = run_folder.metrics(self.reference)
     self.assertEqual([r['step'] for r in records], [7, 10, 14, 20, 21])
     for record in records:
       if record['step'] % 7 == 0:
@@ -233,7 +219,7 @@ class StaircaseRunTest(CliTestCase):
     validated = {r['step']: r['validation_accuracy'] for r in records
                  if 'validation_accuracy' in r}
     self.assertEqual(sorted(validated), [10, 20, 21])
-    result = _load_json(os.path.join(self.reference, 'eval.json'))
+    result = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
     best = max(validated.values())
     self.assertEqual(result['best_validation_accuracy'], best)
     self.assertEqual(result['eval_step'],
@@ -250,7 +236,7 @@ class StaircaseRunTest(CliTestCase):
       self.assertGreater(min(image.size), 100)
 
   def test_rerun_of_a_finished_run_needs_overwrite(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     run_dir = os.path.join(out_dir, os.path.basename(self.run_dir))
     shutil.copytree(self.reference, run_dir)
     proc = _run_cli(*self.args[:-1], out_dir)
@@ -267,30 +253,30 @@ class StaircaseRunTest(CliTestCase):
     proc = _run_cli(*self.args)
     self.assert_ok(proc)
     self.assertIn('Resuming from step 14', proc.stdout)
-    self.assertEqual(_without_timing(_metrics(self.run_dir)),
-                     _without_timing(_metrics(self.reference)))
-    resumed = _load_json(os.path.join(self.run_dir, 'eval.json'))
-    reference = _load_json(os.path.join(self.reference, 'eval.json'))
+    self.assertEqual(_without_timing(run_folder.metrics(self.run_dir)),
+                     _without_timing(run_folder.metrics(self.reference)))
+    resumed = run_folder.load_json(os.path.join(self.run_dir, 'eval.json'))
+    reference = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
     for key in ('score', 'ood_score', 'in_distribution_accuracy'):
       self.assertAlmostEqual(resumed[key], reference[key], delta=1e-6,
                              msg=key)
     self.assertEqual(_without_timing(resumed), _without_timing(reference))
     self.assertEqual(
-        _load_json(os.path.join(self.run_dir, 'config.json'))['seed'],
-        _load_json(os.path.join(self.reference, 'config.json'))['seed'])
+        run_folder.load_json(os.path.join(self.run_dir, 'config.json'))['seed'],
+        run_folder.load_json(os.path.join(self.reference, 'config.json'))['seed'])
 
   def test_the_recorded_seed_reproduces_the_run(self):
-    seed = _load_json(os.path.join(self.reference, 'config.json'))['seed']
-    out_dir = _tempdir(self)
+    seed = run_folder.load_json(os.path.join(self.reference, 'config.json'))['seed']
+    out_dir = run_folder.tempdir(self)
     proc = _run_cli(*self.args[:-1], out_dir, '--seed', str(seed))
     self.assert_ok(proc)
-    run_dir = _only_run_dir(out_dir)
+    run_dir = run_folder.only_run_dir(out_dir)
     self.assertEndsWith(run_dir, f'_seed{seed}')
-    self.assertEqual(_without_timing(_metrics(run_dir)),
-                     _without_timing(_metrics(self.reference)))
+    self.assertEqual(_without_timing(run_folder.metrics(run_dir)),
+                     _without_timing(run_folder.metrics(self.reference)))
     self.assertEqual(
-        _without_timing(_load_json(os.path.join(run_dir, 'eval.json'))),
-        _without_timing(_load_json(os.path.join(self.reference,
+        _without_timing(run_folder.load_json(os.path.join(run_dir, 'eval.json'))),
+        _without_timing(run_folder.load_json(os.path.join(self.reference,
                                                 'eval.json'))))
 
 
@@ -310,24 +296,24 @@ class OtherRunsTest(CliTestCase):
                       '--num_heads', '2', '--include_eos', '1',
                       '--dropout', '0.1'), 'seed'))
   def test_baseline_runs_and_evaluates(self, args, protocol):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     proc = _run_cli(*args, '--task', 'parity_check', '--train_steps', '10',
                     '--embed_size', '8', '--batch_size', '8', '--lr', '1e-3',
                     '--sequence_length', '6', '--test_length', '8',
                     '--seed', '1', '--out_dir', out_dir, '--progress=false')
     self.assert_ok(proc)
-    run_dir = _only_run_dir(out_dir)
+    run_dir = run_folder.only_run_dir(out_dir)
     for name in _RESULT_FILES:
       self.assertTrue(os.path.exists(os.path.join(run_dir, name)), name)
-    result = _load_json(os.path.join(run_dir, 'eval.json'))
+    result = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
     self.assertEqual(result['protocol'], protocol)
     self.assertLen(result['per_length'], 8)
     self.assertEqual(result['eval_step'], 11)  # train_steps + 1.
     self.assertIsNone(result['best_validation_accuracy'])
-    self.assertEqual(_metrics(run_dir)[-1]['step'], 11)
+    self.assertEqual(run_folder.metrics(run_dir)[-1]['step'], 11)
 
   def test_bucket_width_sets_the_training_programs(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     proc = _run_cli('--architecture', 'rnn', '--include_eos', '0',
                     '--task', 'parity_check', '--train_steps', '30',
                     '--embed_size', '8', '--batch_size', '8',
@@ -335,12 +321,12 @@ class OtherRunsTest(CliTestCase):
                     '--bucket_width', '2', '--seed', '1', '--out_dir', out_dir,
                     '--progress=false')
     self.assert_ok(proc)
-    result = _load_json(os.path.join(_only_run_dir(out_dir), 'eval.json'))
+    result = run_folder.load_json(os.path.join(run_folder.only_run_dir(out_dir), 'eval.json'))
     # Lengths 1..6 in buckets 2, 4, 6; 31 steps draw all three.
     self.assertEqual(result['compiled_programs']['training'], 3)
 
   def test_explicit_flags_override_the_preset(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     # Explicit tiny sizes; everything else comes from the preset.
     proc = _run_cli('--preset', 'cpu_demo', '--second_training_steps', '5',
                     '--test_length', '50', '--sequence_length', '6',
@@ -348,8 +334,8 @@ class OtherRunsTest(CliTestCase):
                     '--num_heads', '2', '--out_dir', out_dir,
                     '--progress=false')
     self.assert_ok(proc)
-    run_dir = _only_run_dir(out_dir)
-    config = _load_json(os.path.join(run_dir, 'config.json'))
+    run_dir = run_folder.only_run_dir(out_dir)
+    config = run_folder.load_json(os.path.join(run_dir, 'config.json'))
     flag_values = config['flags']
     explicit = dict(second_training_steps=5, test_length=50,
                     sequence_length=6, batch_size=16, embed_size=16,
@@ -366,10 +352,10 @@ class OtherRunsTest(CliTestCase):
                        constants.PRESETS['cpu_demo'][name], name)
     self.assertEqual(config['train_config']['batch_size'], 16)
     self.assertEqual(config['train_config']['second_training_steps'], 5)
-    result = _load_json(os.path.join(run_dir, 'eval.json'))
+    result = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
     self.assertLen(result['per_length'], 50)
     self.assertEqual(result['training_length'], 6)
-    self.assertEqual(_metrics(run_dir)[-1]['step'], 6)
+    self.assertEqual(run_folder.metrics(run_dir)[-1]['step'], 6)
 
 
 class BadFlagTest(CliTestCase):
@@ -457,13 +443,13 @@ class BadFlagTest(CliTestCase):
                                     'prefix'), '--eval_protocol'),
   )
   def test_bad_flag_fails_fast_with_one_line(self, args, names):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     code, stderr = self.run_in_process(self._BASE + args, out_dir)
     self.assert_clean_error(code, stderr, names)
     self.assertEmpty(os.listdir(out_dir))
 
   def test_bad_flags_exit_cleanly_from_the_command_line(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     proc = _run_cli(*self._BASE, '--architecture', 'transformer',
                     '--num_layers', '1', '--embed_size', '16', '--num_heads',
                     '3', '--out_dir', out_dir)

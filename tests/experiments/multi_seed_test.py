@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -19,11 +18,12 @@ from training import curriculum
 from training import length_buckets
 from training import training
 
+import run_folder
+
 FLAGS = flags.FLAGS
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _SCRIPT = os.path.join(_REPO, 'experiments', 'example.py')
-_TIMING_KEYS = ('steps_per_second', 'train_seconds', 'eval_seconds')
 # A causal Transformer without dropout: padding a seed to another seed's
 # longer bucket changes its results only by float rounding. 10 steps; lengths
 # 1..12 fall in buckets 10 and 12; validations at 5 and 10; checkpoints at 4
@@ -60,29 +60,16 @@ def _run_cli(*args: str, env: dict[str, str] | None = None
                         check=False)
 
 
-def _tempdir(test: absltest.TestCase) -> str:
-  path = tempfile.mkdtemp()
-  test.addCleanup(shutil.rmtree, path, ignore_errors=True)
-  return path
 
 
-def _only_run_dir(out_dir: str) -> str:
-  (name,) = os.listdir(out_dir)
-  return os.path.join(out_dir, name)
 
 
-def _load_json(path: str):
-  with open(path) as f:
-    return json.load(f)
 
 
-def _metrics(run_dir: str) -> list[dict[str, object]]:
-  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def _without_timing(records):
-  return [{k: v for k, v in r.items() if k not in _TIMING_KEYS}
+  return [{k: v for k, v in r.items() if k not in run_folder.TIMING_KEYS}
           for r in records]
 
 
@@ -109,7 +96,7 @@ class MultiSeedRunTest(parameterized.TestCase):
     super().setUp()
     for proc in (self.proc, self.alone):
       self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
-    self.run_dir = _only_run_dir(self.out_dir)
+    self.run_dir = run_folder.only_run_dir(self.out_dir)
 
   def test_writes_a_folder_per_seed_and_a_summary(self):
     self.assertEndsWith(self.run_dir, '_seeds6-7')
@@ -121,7 +108,7 @@ class MultiSeedRunTest(parameterized.TestCase):
       self.assertEqual(
           sorted(os.listdir(os.path.join(self.run_dir, f'seed_{seed}'))),
           ['accuracy_vs_length.png', 'eval.json', 'metrics.jsonl'])
-    config = _load_json(os.path.join(self.run_dir, 'config.json'))
+    config = run_folder.load_json(os.path.join(self.run_dir, 'config.json'))
     self.assertEqual(config['seeds'], list(_SEEDS))
     self.assertEqual(config['flags']['num_seeds'], 2)
     self.assertEqual(config['mesh'], {'seed': 1, 'data': 1})
@@ -136,8 +123,8 @@ class MultiSeedRunTest(parameterized.TestCase):
     # step.
     self.assertTrue(any(a > b for a, b in zip(*bucket_RS)))
     seed_dir = os.path.join(self.run_dir, f'seed_{_SEEDS[1]}')
-    alone_dir = _only_run_dir(self.alone_dir)
-    together, alone = _metrics(seed_dir), _metrics(alone_dir)
+    alone_dir = run_folder.only_run_dir(self.alone_dir)
+    together, alone = run_folder.metrics(seed_dir), run_folder.metrics(alone_dir)
     self.assertEqual([sorted(r) for r in together], [sorted(r) for r in alone])
     for got, want in zip(_without_timing(together), _without_timing(alone)):
       for key, value in want.items():
@@ -145,8 +132,8 @@ class MultiSeedRunTest(parameterized.TestCase):
           self.assertAlmostEqual(got[key], value, delta=1e-5, msg=key)
         else:
           self.assertEqual(got[key], value, msg=key)
-    got = _load_json(os.path.join(seed_dir, 'eval.json'))
-    want = _load_json(os.path.join(alone_dir, 'eval.json'))
+    got = run_folder.load_json(os.path.join(seed_dir, 'eval.json'))
+    want = run_folder.load_json(os.path.join(alone_dir, 'eval.json'))
     self.assertEqual((got['seed'], got['eval_step']),
                      (want['seed'], want['eval_step']))
     np.testing.assert_allclose(
@@ -154,8 +141,8 @@ class MultiSeedRunTest(parameterized.TestCase):
         [p['accuracy'] for p in want['per_length']], atol=0.01)
 
   def test_summary_is_max_mean_std_over_seeds(self):
-    summary = _load_json(os.path.join(self.run_dir, 'summary.json'))
-    evals = [_load_json(os.path.join(self.run_dir, f'seed_{s}', 'eval.json'))
+    summary = run_folder.load_json(os.path.join(self.run_dir, 'summary.json'))
+    evals = [run_folder.load_json(os.path.join(self.run_dir, f'seed_{s}', 'eval.json'))
              for s in _SEEDS]
     self.assertEqual(summary['seeds'], list(_SEEDS))
     for name in ('score', 'ood_score'):
@@ -173,7 +160,7 @@ class MultiSeedRunTest(parameterized.TestCase):
     self.assertIn(table, self.proc.stdout)
 
   def test_rerun_after_a_crash_resumes_every_seed(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     run_dir = os.path.join(out_dir, os.path.basename(self.run_dir))
     shutil.copytree(self.run_dir, run_dir)
     # What a kill after the last step's metrics and before its checkpoint
@@ -188,11 +175,11 @@ class MultiSeedRunTest(parameterized.TestCase):
       for name in ('metrics.jsonl', 'eval.json'):
         path = os.path.join(f'seed_{seed}', name)
         if name == 'eval.json':
-          got = [_load_json(os.path.join(run_dir, path))]
-          want = [_load_json(os.path.join(self.run_dir, path))]
+          got = [run_folder.load_json(os.path.join(run_dir, path))]
+          want = [run_folder.load_json(os.path.join(self.run_dir, path))]
         else:
-          got = _metrics(os.path.join(run_dir, f'seed_{seed}'))
-          want = _metrics(os.path.join(self.run_dir, f'seed_{seed}'))
+          got = run_folder.metrics(os.path.join(run_dir, f'seed_{seed}'))
+          want = run_folder.metrics(os.path.join(self.run_dir, f'seed_{seed}'))
         self.assertEqual(_without_timing(got), _without_timing(want), path)
 
 
@@ -237,19 +224,19 @@ class BadFlagTest(absltest.TestCase):
     return code, stderr.getvalue()
 
   def test_fewer_than_one_seed(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     code, stderr = self.run_in_process(('--num_seeds', '0'), out_dir)
     self.assert_clean_error(code, stderr, '--num_seeds')
     self.assertEmpty(os.listdir(out_dir))
 
   def test_process_id_outside_the_processes(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     code, stderr = self.run_in_process(
         ('--num_processes', '2', '--process_id', '2'), out_dir)
     self.assert_clean_error(code, stderr, '--process_id')
 
   def test_a_batch_that_does_not_split_over_the_data_axis(self):
-    out_dir = _tempdir(self)
+    out_dir = run_folder.tempdir(self)
     # 8 devices, 2 seeds: a (2, 4) mesh, and 10 rows do not split over 4.
     proc = _run_cli(*self._BASE, '--num_seeds', '2', '--batch_size', '10',
                     '--out_dir', out_dir,

@@ -90,15 +90,20 @@ def _ablate_state_read(model):
   kernel.set_value(kernel[...].at[HK:].set(0.0))
 
 
+def _known_answer_state_dict(c):
+  """Section 14.1's weights for a config of `reference.CONFIGS` (I=3, O=2)."""
+  return reference.known_answer_state_dict(
+      c['d_model'], c['num_heads'], c['num_layers'], 3, 2,
+      c['num_state_vectors'], c['recurrent_layer_index'])
+
+
 class KnownAnswerTest(parameterized.TestCase):
   """BRT_SPEC 14.1 and the independent float64 reference loop."""
 
   @parameterized.parameters('G1', 'G2')
   def test_known_answer_logits_in_float64(self, name):
     c = reference.CONFIGS[name]
-    state_dict = reference.known_answer_state_dict(
-        c['d_model'], c['num_heads'], c['num_layers'], 3, 2,
-        c['num_state_vectors'], c['recurrent_layer_index'])
+    state_dict = _known_answer_state_dict(c)
     self.assertLen(state_dict, 43)
     with jax.enable_x64(True):
       model = torch_import.model_from_state_dict(
@@ -112,9 +117,7 @@ class KnownAnswerTest(parameterized.TestCase):
   @parameterized.parameters('G1', 'G2')
   def test_known_answer_logits_in_float32(self, name):
     c = reference.CONFIGS[name]
-    state_dict = reference.known_answer_state_dict(
-        c['d_model'], c['num_heads'], c['num_layers'], 3, 2,
-        c['num_state_vectors'], c['recurrent_layer_index'])
+    state_dict = _known_answer_state_dict(c)
     model = torch_import.model_from_state_dict(
         _BRT, state_dict, dict(c, input_size=3, output_size=2))
     np.testing.assert_allclose(_logits(model, reference.INPUT_BL),
@@ -123,9 +126,7 @@ class KnownAnswerTest(parameterized.TestCase):
   def test_reference_reproduces_the_known_answers(self):
     # The reference below is trusted only because it meets the spec's numbers.
     for name, c in reference.CONFIGS.items():
-      state_dict = reference.known_answer_state_dict(
-          c['d_model'], c['num_heads'], c['num_layers'], 3, 2,
-          c['num_state_vectors'], c['recurrent_layer_index'])
+      state_dict = _known_answer_state_dict(c)
       logits_BLO, _ = reference.reference_run(
           state_dict, reference.INPUT_BL, c['num_heads'], c['num_layers'],
           c['chunk_size'], c['recurrent_layer_index'])
