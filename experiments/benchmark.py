@@ -1,6 +1,7 @@
 """CLI: wall time of training steps and long forwards for one model configuration.
 
-Takes the original CLI's flag names for the model and task, e.g.
+Takes example.py's flags (a staircase model in staircase mode unless
+--second_training_steps=0 is given), e.g.
 
   python experiments/benchmark.py --architecture=my_staircase \
     --fix_staircase_size_forward=2 --embed_size=64 --num_heads=8 \
@@ -23,16 +24,11 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
 from absl import flags
 
-from experiments import constants
-from experiments import model_factory
+from experiments import cli
+from experiments import config as config_lib
 from experiments import original_flags
-from neural_networks import block_recurrent
-from neural_networks import rnn
-from neural_networks import transformer
-from training import input_encoding
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -47,9 +43,6 @@ _FORWARD_BATCH_SIZE = flags.DEFINE_integer(
     'forward_batch_size', 64, 'Batch of the timed forward pass.', lower_bound=1)
 _FORWARD_REPEATS = flags.DEFINE_integer('forward_repeats', 5,
                                         'Timed forward passes.', lower_bound=1)
-_BUCKET_WIDTH = flags.DEFINE_integer(
-    'bucket_width', 10, 'Training lengths are padded up to multiples of this.',
-    lower_bound=1)
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the results here.')
 
 
@@ -68,76 +61,26 @@ def _matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
       _timed(lambda: matmul(a)) for _ in range(repeats)) / 1e9
 
 
-def forward_flops(cfg, batch_size: int, length: int) -> float:
-  """FLOPs the forward pass executes: matmuls and attention, padding included.
-
-  XLA's cost analysis counts a loop body once, not once per iteration, so
-  scanned models are counted here from their shapes instead.
-  """
-  B, L = batch_size, length
-  if isinstance(cfg, rnn.RNNConfig):
-    gates = 4 if cfg.cell == 'lstm' else 1
-    return 2 * B * L * cfg.num_layers * 2 * cfg.hidden_size**2 * gates
-  D = cfg.d_model
-  if isinstance(cfg, block_recurrent.BlockRecurrentConfig):
-    return _block_recurrent_flops(cfg, B, L)
-  per_token = 24 * D * D  # q, k, v, out (4 D^2) and feed-forward (8 D^2), x2.
-  if isinstance(cfg, transformer.TransformerConfig):
-    return cfg.num_layers * B * L * (per_token + 4 * L * D)
-  P, G = cfg.num_recurrent_calls, cfg.group_size
-  if cfg.mode == 'parallel':
-    return P * G * B * L * (per_token + 4 * L * D)
-  C = cfg.chunk_size
-  rows, W = -(-L // C) + P - 1, P * C
-  keys = W + (L if cfg.cache_steps else 0) + (P * L if cfg.diagonal else 0)
-  return rows * G * B * W * (per_token + 4 * keys * D)
-
-
-def _block_recurrent_flops(cfg, B: int, L: int) -> float:
-  """Matmuls and attention of the block-recurrent model (blocks padded)."""
-  D, H, K, J, F = (cfg.d_model, cfg.num_heads, cfg.head_size,
-                   cfg.kv_head_count, cfg.ff_size)
-  C, S, N = cfg.chunk_size, cfg.num_state_vectors, cfg.num_layers
-  T = -(-L // C) * C
-  ff = D * (2 * F if cfg.ffn == 'geglu' else F) + F * D
-  per_token = N * (2 * D * H * K + 2 * D * J * K + ff) + D * H * K  # + read q.
-  per_token += D * H * K  # The read's half of layer r's output projection.
-  attention = N * 2 * (2 * C) * H * K + 2 * S * H * K  # Window and read.
-  per_state = D * (2 * J * K + 2 * H * K) + 2 * H * K * D + D * D
-  per_state += 2 * (S + C) * H * K
-  return 2 * (B * T * (per_token + attention) + B * (T // C) * S * per_state)
-
-
-def main(argv: Sequence[str]) -> None:
-  del argv  # Unused.
-  model_flags = original_flags.model_flags()
-  try:
-    task = constants.build_task(original_flags.TASK.value,
-                                **original_flags.task_kwargs())
-    encoding = input_encoding.InputEncoding(
-        bool(original_flags.INCLUDE_EOS.value),
-        original_flags.COMPUTATION_STEPS_MULT.value)
-    model_cfg = model_factory.model_config(
-        model_flags, encoding.vocab_size(task), task.output_size)
-    model = model_factory.build_model(model_cfg)
-    optimizer = optimizers.make_optimizer(
-        original_flags.LR.value, original_flags.WD.value,
-        original_flags.ADAM_BETA1_INV.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
-  batch_size = original_flags.BATCH_SIZE.value
-  max_train_length = original_flags.SEQUENCE_LENGTH.value
-  multiple_of = model_factory.length_multiple(model_flags)
-  buckets = length_buckets.make_buckets(max_train_length, _BUCKET_WIDTH.value,
-                                        multiple_of)
-  results = {'config': {**{k: v for k, v in vars(model_flags).items()},
-                        'task': original_flags.TASK.value,
-                        'batch_size': batch_size,
-                        'sequence_length': max_train_length,
-                        'buckets': list(buckets),
-                        'backend': jax.default_backend(),
-                        'devices': jax.device_count(),
-                        'xla_flags': os.environ.get('XLA_FLAGS', '')}}
+def measure(config: config_lib.ExperimentConfig, steps: int,
+            forward_length: int, forward_batch_size: int,
+            forward_repeats: int) -> dict:
+  """Step and forward times of the config's final model; compile apart."""
+  task = config.task.build()
+  encoding = config.encoding
+  model_cfg = config.final_model
+  model = config.model_entry.build(model_cfg)
+  t = config.training
+  optimizer = optimizers.make_optimizer(t.learning_rate, t.weight_decay,
+                                        t.adam_beta1_inv)
+  batch_size = t.batch_size
+  max_train_length = t.curriculum.max_length
+  buckets = length_buckets.make_buckets(max_train_length, t.bucket_width,
+                                        model_cfg.length_multiple)
+  results = {'config': config.to_dict(),
+             'buckets': list(buckets),
+             'backend': jax.default_backend(),
+             'devices': jax.device_count(),
+             'xla_flags': os.environ.get('XLA_FLAGS', '')}
   results['matmul_gflops_per_s'] = _matmul_gflops()
 
   state = train_step_lib.init_state(model, optimizer, jax.random.key(0))
@@ -152,15 +95,15 @@ def main(argv: Sequence[str]) -> None:
     compile_s += time.perf_counter() - start
     # Backward is about twice the forward.
     steps[bucket] = compiled
-    flops[bucket] = 3 * forward_flops(model_cfg, batch_size,
-                                      int(task.token_length(bucket)))
+    flops[bucket] = 3 * model_cfg.flops(batch_size,
+                                        int(task.token_length(bucket)))
     state, _ = compiled(state, jnp.int32(bucket), jax.random.key(0),
                         jax.random.key(1))  # Warm-up.
   jax.block_until_ready(state)
 
   rng = np.random.default_rng(0)
   times, step_flops = [], []
-  for i in range(_STEPS.value):
+  for i in range(steps):
     length = int(rng.integers(1, max_train_length + 1))
     bucket = length_buckets.bucket_for(length, buckets)
     start = time.perf_counter()
@@ -174,7 +117,7 @@ def main(argv: Sequence[str]) -> None:
   results['compile_s'] = compile_s
   results['train_gflops_per_s'] = sum(step_flops) / sum(times) / 1e9
 
-  L, B = _FORWARD_LENGTH.value, _FORWARD_BATCH_SIZE.value
+  L, B = forward_length, forward_batch_size
   batch = task.sample_batch(jax.random.key(0), B, int(task.token_length(L)), L)
   inputs = encoding.encode(task, batch)
   forward = jax.jit(model.apply)
@@ -185,18 +128,30 @@ def main(argv: Sequence[str]) -> None:
   run_forward = lambda: forward_compiled(state.params, inputs.input_BT,
                                          inputs.length_B, None)
   run_forward()
-  forward_times = [_timed(run_forward) for _ in range(_FORWARD_REPEATS.value)]
+  forward_times = [_timed(run_forward) for _ in range(forward_repeats)]
   results[f'forward_L{L}_s_median'] = statistics.median(forward_times)
   results['forward_gflops_per_s'] = (
-      forward_flops(model_cfg, B, inputs.input_BT.shape[1])
+      model_cfg.flops(B, inputs.input_BT.shape[1])
       / statistics.median(forward_times) / 1e9)
   results['gflops_per_s'] = results['train_gflops_per_s']
   results['fraction_of_matmul_rate'] = (results['gflops_per_s']
                                         / results['matmul_gflops_per_s'])
+  return results
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # cli.run rejects extra arguments.
+  # The staircase model's staircase mode unless the flags say otherwise.
+  values = original_flags.flag_values()
+  if not original_flags.FLAGS['second_training_steps'].present:
+    values['second_training_steps'] = max(values['second_training_steps'], 1)
+  config = original_flags.to_config(values)
+  results = measure(config, _STEPS.value, _FORWARD_LENGTH.value,
+                    _FORWARD_BATCH_SIZE.value, _FORWARD_REPEATS.value)
   print(json.dumps(results, indent=2))
   if _JSON_OUT.value:
     results_lib.write_json(_JSON_OUT.value, results)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

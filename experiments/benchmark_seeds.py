@@ -26,6 +26,7 @@ Not a test: numbers depend on the machine and on what else runs on it.
 # Before anything runs JAX: CPU compiler settings (see the module).
 from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-import-order
 
+import dataclasses
 import json
 import os
 import resource
@@ -39,11 +40,12 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from absl import app
 from absl import flags
 
-from experiments import example
+from experiments import cli
+from experiments import config as config_lib
 from experiments import original_flags
+from experiments import run
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -66,27 +68,32 @@ _END_TO_END_FLAGS = flags.DEFINE_string(
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the results here.')
 
 
-def _throughput(num_seeds: int, devices: Sequence[jax.Device]) -> dict:
+def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
+                devices: Sequence[jax.Device]) -> dict:
   """Seed-steps per second of the training program (compile excluded)."""
-  setup = example.build_setup(0, num_seeds)
-  config = setup.train_config
-  model = setup.models[setup.final_mode]
+  config = dataclasses.replace(config, training=dataclasses.replace(
+      config.training, num_seeds=num_seeds, seed=0))
+  setup = run.training_setup(config)
+  train_config = setup.train_config
+  model = setup.phases[-1].model
   layout = sharding.SeedLayout(num_seeds,
                                sharding.make_mesh(num_seeds, devices))
-  layout.check_batch_size(config.batch_size)
+  layout.check_batch_size(train_config.batch_size)
   optimizer = optimizers.make_optimizer(
-      config.learning_rate, config.weight_decay, config.adam_beta1_inv)
-  state = training.initial_state(model, optimizer, config.seeds, layout)
+      train_config.learning_rate, train_config.weight_decay,
+      train_config.adam_beta1_inv)
+  state = training.initial_state(model, optimizer, train_config.seeds, layout)
   buckets = length_buckets.make_buckets(
-      setup.curriculum.max_length, config.bucket_width, config.length_multiple)
-  seed_R = np.array(config.seeds, np.int32)
+      setup.curriculum.max_length, train_config.bucket_width,
+      train_config.length_multiple)
+  seed_R = np.array(train_config.seeds, np.int32)
   per_seed = (lambda x: x) if layout.stacked else (lambda x: x[0])
   programs, compile_s = {}, 0.0
   for bucket in buckets:
     start = time.perf_counter()
     programs[bucket] = training.make_step_program(
-        model, optimizer, setup.task, setup.encoding, config.batch_size,
-        buckets, bucket, layout)
+        model, optimizer, setup.task, config.encoding,
+        train_config.batch_size, buckets, bucket, layout)
     length_R = np.full(num_seeds, bucket, np.int32)
     which_R = np.full(num_seeds, buckets.index(bucket), np.int32)
     state, metrics = programs[bucket](state, per_seed(length_R),
@@ -144,12 +151,7 @@ def _end_to_end() -> dict:
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv  # Unused.
-  try:
-    example._apply_preset()  # pylint: disable=protected-access
-    example._check_flags()  # pylint: disable=protected-access
-  except example.ConfigError as e:
-    raise app.UsageError(str(e)) from None
+  del argv  # cli.run rejects extra arguments.
   results = {'backend': jax.default_backend(),
              'device_count': jax.device_count(),
              'cpu_count': os.cpu_count(),
@@ -157,10 +159,11 @@ def main(argv: Sequence[str]) -> None:
   if _END_TO_END.value:
     results['end_to_end'] = _end_to_end()
   else:
+    config = original_flags.to_config(original_flags.flag_values())
     device_counts = sorted({1, jax.device_count()})
-    results['batch_size'] = original_flags.BATCH_SIZE.value
+    results['batch_size'] = config.training.batch_size
     results['throughput'] = [
-        _throughput(int(r), jax.devices()[:n])
+        _throughput(config, int(r), jax.devices()[:n])
         for r in _NUM_SEEDS_LIST.value for n in device_counts]
   print(json.dumps(results, indent=2))
   if _JSON_OUT.value:
@@ -168,4 +171,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

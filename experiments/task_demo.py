@@ -7,10 +7,10 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from experiments import constants
+from experiments import registry
 
-_TASK = flags.DEFINE_string('task', 'parity_check',
-                            f'One of {sorted(constants.TASK_BUILDERS)}.')
+_TASK = flags.DEFINE_enum('task', 'parity_check', sorted(registry.TASKS),
+                          'The task (default arguments).')
 _LENGTH = flags.DEFINE_integer('length', 8, 'String length.', lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 4, 'Strings to sample.',
                                    lower_bound=1)
@@ -19,10 +19,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed.')
 
 def main(argv: Sequence[str]) -> None:
   del argv  # Unused.
-  try:
-    task = constants.build_task(_TASK.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  task = registry.task_entry(_TASK.value).build()
   max_length = int(task.token_length(_LENGTH.value))
   batch = task.sample_batch(jax.random.key(_SEED.value), _BATCH_SIZE.value,
                             max_length, _LENGTH.value)

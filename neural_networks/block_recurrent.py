@@ -25,6 +25,8 @@ query sees (2C: [previous block | current block], or C), J key/value heads
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -140,11 +142,120 @@ class BlockRecurrentConfig:
   def ff_size(self) -> int:  # GEGLU: int(4 D * 2 / 3), as the original.
     return int(self.d_model * 4 * 2 / 3) if self.ffn == 'geglu' else 4 * self.d_model
 
+  # What the harness needs (experiments/registry.py lists the protocol).
+
+  @classmethod
+  def from_flags(cls, values: Mapping[str, Any], input_size: int,
+                 output_size: int) -> 'BlockRecurrentConfig':
+    """The config of the original CLI's flag values and the `--brt_*` flags
+    (`CLI_FLAGS`); the state has one vector per block token when
+    `--num_state_vectors` is unset, as the original package."""
+    for name in ('num_layers', 'chunk_size', 'recurrent_layer_index'):
+      if values[name] is None:
+        raise ValueError(f'--{name} is required for --architecture=brt.')
+    options = {flag[len('brt_'):]: values[flag] for flag in CLI_FLAGS
+               if flag != 'brt_variant' and values.get(flag) is not None}
+    return variant_config(
+        values.get('brt_variant') or 'seed', input_size=input_size,
+        output_size=output_size, d_model=values['embed_size'],
+        num_heads=values['num_heads'], num_layers=values['num_layers'],
+        recurrent_layer_index=values['recurrent_layer_index'],
+        chunk_size=values['chunk_size'],
+        num_state_vectors=(values['chunk_size']
+                           if values['num_state_vectors'] is None
+                           else values['num_state_vectors']),
+        max_sequence_length=values['max_sequence_length'],
+        dropout=values['dropout'], **options)
+
+  def make(self, rngs: nnx.Rngs) -> 'BlockRecurrentTransformer':
+    return BlockRecurrentTransformer(self, rngs=rngs)
+
+  is_causal = True
+
+  @property
+  def length_multiple(self) -> int:
+    """Training lengths are padded to whole blocks."""
+    return self.chunk_size
+
+  def run_name_parts(self) -> tuple[str, ...]:
+    parts = (f'd{self.d_model}', f'h{self.num_heads}',
+             f'l{self.num_layers}', f'r{self.recurrent_layer_index}',
+             f's{self.num_state_vectors}', f'c{self.chunk_size}')
+    changed = [f'{f.name}-{getattr(self, f.name)}'
+               for f in dataclasses.fields(self) if f.name in CHOICES
+               and getattr(self, f.name) != CHOICES[f.name][0]]
+    return parts + (('-'.join(changed),) if changed else ())
+
+  def flops(self, batch_size: int, length: int) -> float:
+    """Forward matmul and attention FLOPs (blocks padded)."""
+    D, H, K, J, F = (self.d_model, self.num_heads, self.head_size,
+                     self.kv_head_count, self.ff_size)
+    C, S, N = self.chunk_size, self.num_state_vectors, self.num_layers
+    B, T = batch_size, -(-length // C) * C
+    ff = D * (2 * F if self.ffn == 'geglu' else F) + F * D
+    per_token = N * (2 * D * H * K + 2 * D * J * K + ff) + D * H * K  # + read q.
+    per_token += D * H * K  # The read's half of layer r's output projection.
+    attention = N * 2 * (2 * C) * H * K + 2 * S * H * K  # Window and read.
+    per_state = D * (2 * J * K + 2 * H * K) + 2 * H * K * D + D * D
+    per_state += 2 * (S + C) * H * K
+    return 2 * (B * T * (per_token + attention) + B * (T // C) * S * per_state)
+
   def normalises_qk(self, layer: int) -> bool:
     """Whether layer `layer` (1-based) l2-normalises its token queries/keys."""
     return (self.qk_norm == 'all_layers' or
             (self.qk_norm == 'recurrent_layer'
              and layer == self.recurrent_layer_index))
+
+
+# This model's own CLI flags, as data (experiments/ defines them with absl):
+# name -> (kind, default, choices, help). An unset `--brt_<field>` takes the
+# `--brt_variant` value.
+_CHOICE_HELP = {
+    'token_window': "'block_xl': the previous block and the causal current"
+                    " block, self included (seed); 'sliding_exclusive': the C"
+                    ' tokens strictly before the query (meliad).',
+    'first_block_memory': "'absent': the first block has no memory (seed);"
+                          " 'zeros': a zero memory it attends to (meliad).",
+    'kv_heads': "'1': one key/value head shared by all heads (seed); 'all':"
+                ' one per head (meliad).',
+    'position': "'rope_xpos' (seed), 'rope' (meliad, for its T5 bias) or"
+                " 'none'.",
+    'qk_norm': "Where queries/keys are l2-normalised: 'recurrent_layer'"
+               " (seed), 'all_layers' (meliad) or 'none'.",
+    'qk_temperature': "Logit scale with the l2 norm: 'inv_sqrt_dh' (seed),"
+                      " 'fixed8' (the package's unused setting) or"
+                      " 'learned_per_head' (meliad).",
+    'norm': "'layernorm' (mean-centred, eps 1e-5; seed) or 'rmsnorm' (eps"
+            ' 1e-6; meliad).',
+    'ffn': "'geglu' (hidden 8D/3; seed) or 'relu' (hidden 4D; meliad).",
+    'state_out': "State update: 'two_linear' (seed) or 'one_linear'"
+                 ' (meliad).',
+    'state_cross_span': "What the state attends to: 'block' (seed) or"
+                        " 'block_and_memory' (meliad).",
+}
+CLI_FLAGS = {
+    'brt_variant': (
+        'enum', 'seed', tuple(VARIANTS),
+        "Block-recurrent Transformer: 'seed' (the original's model, quirks"
+        " included) or 'meliad' (Hutchins et al.'s configuration, rotary"
+        ' instead of the T5 bias). The --brt_* flags override single'
+        ' choices.'),
+    **{f'brt_{name}': ('enum', None, CHOICES[name],
+                       f'Block-recurrent Transformer: {help_text} Unset: the'
+                       ' --brt_variant value.')
+       for name, help_text in _CHOICE_HELP.items()},
+    'brt_init_state_std': (
+        'float', None, None,
+        'Block-recurrent Transformer: std of the learned initial state'
+        ' (unset: the variant: 1/sqrt(embed_size) for seed, 0.1 for'
+        ' meliad).'),
+    'brt_apply_dropout': (
+        'bool', None, None,
+        'Block-recurrent Transformer: apply --dropout (the original ignores'
+        ' it) on the normalised attention input, the attention weights, the'
+        ' FFN output and before the output projection. Unset: the variant'
+        ' (meliad on).'),
+}
 
 
 def variant_config(variant: str = 'seed', **fields) -> BlockRecurrentConfig:

@@ -5,6 +5,8 @@ recurrent part runs inside `jax.lax.scan`.
 """
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +37,34 @@ class RNNConfig:
       raise ValueError(f"cell must be 'elman' or 'lstm', got {self.cell!r}.")
     if not 0.0 <= self.dropout < 1.0:
       raise ValueError(f'dropout must be in [0, 1), got {self.dropout}.')
+
+  # What the harness needs (experiments/registry.py lists the protocol).
+
+  @classmethod
+  def from_flags(cls, values: Mapping[str, Any], input_size: int,
+                 output_size: int, cell: str = 'elman') -> 'RNNConfig':
+    """The config of the original CLI's flag values (`--embed_size` is the
+    hidden size; one layer unless `--num_layers`)."""
+    return cls(input_size=input_size, output_size=output_size,
+               hidden_size=values['embed_size'],
+               num_layers=values['num_layers'] or 1,
+               dropout=values['dropout'], cell=cell)
+
+  def make(self, rngs: nnx.Rngs) -> 'RNN':
+    return RNN(self, rngs=rngs)
+
+  is_causal = True
+  length_multiple = 1
+
+  def run_name_parts(self) -> tuple[str, ...]:
+    return (f'd{self.hidden_size}',) + (
+        (f'l{self.num_layers}',) if self.num_layers > 1 else ())
+
+  def flops(self, batch_size: int, length: int) -> float:
+    """Forward matmul FLOPs: input and recurrent projections of every gate."""
+    gates = 4 if self.cell == 'lstm' else 1
+    return (2 * batch_size * length * self.num_layers * 2
+            * self.hidden_size**2 * gates)
 
 
 class RecurrentLayer(nnx.Module):

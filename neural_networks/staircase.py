@@ -8,6 +8,8 @@ per row, so a chunk's higher layers feed the next chunk's lower layers
 """
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -94,6 +96,68 @@ class StaircaseConfig:
   def layer_config(self) -> layers.LayerConfig:
     return layers.LayerConfig(self.d_model, self.num_heads, self.dropout,
                               self.norm_type)
+
+  # What the harness needs (experiments/registry.py lists the protocol).
+
+  @classmethod
+  def from_flags(cls, values: Mapping[str, Any], input_size: int,
+                 output_size: int) -> 'StaircaseConfig':
+    """The config of the original CLI's flag values (names as the original).
+
+    Staircase mode when `--second_training_steps > 0`, else parallel mode
+    (where the original's chunk default of -1 is allowed and unused).
+    """
+    mode = 'staircase' if values['second_training_steps'] > 0 else 'parallel'
+    chunk_size = values['fix_staircase_size_forward']
+    if mode == 'parallel' and chunk_size == -1:
+      chunk_size = 1
+    return cls(
+        input_size=input_size, output_size=output_size,
+        d_model=values['embed_size'], num_heads=values['num_heads'],
+        group_size=values['group_size'],
+        num_recurrent_calls=resolve_recurrent_calls(
+            values['num_layers'], values['num_recurrent_calls'],
+            values['group_size']),
+        chunk_size=chunk_size, cache_steps=values['staircase_cache_steps'],
+        diagonal=bool(values['diagonal']), norm_type=values['norm_type'],
+        is_causal=bool(values['is_causal']), dropout=values['dropout'],
+        mode=mode, init_type=values['init_type'])
+
+  def training_phases(self, train_steps: int, second_training_steps: int
+                      ) -> tuple[tuple[str, int, dict[str, Any]], ...]:
+    """`(name, steps, config overrides)`: the original trains `train_steps`
+    steps in parallel mode, then `second_training_steps + 1` in staircase
+    mode (or `train_steps + 1` in parallel mode when there is no second)."""
+    if self.mode == 'parallel':
+      return (('parallel', train_steps + 1 + second_training_steps, {}),)
+    phases = (('staircase', second_training_steps + 1, {}),)
+    if train_steps > 0:
+      phases = (('parallel', train_steps, {'mode': 'parallel'}),) + phases
+    return phases
+
+  def make(self, rngs: nnx.Rngs) -> 'StaircaseTransformer':
+    return StaircaseTransformer(self, rngs=rngs)
+
+  @property
+  def length_multiple(self) -> int:
+    """Staircase mode pads lengths to whole chunks."""
+    return self.chunk_size if self.mode == 'staircase' else 1
+
+  def run_name_parts(self) -> tuple[str, ...]:
+    return (f'd{self.d_model}', f'h{self.num_heads}', f'g{self.group_size}',
+            f'p{self.num_recurrent_calls}', f'c{self.chunk_size}')
+
+  def flops(self, batch_size: int, length: int) -> float:
+    """Forward matmul and attention FLOPs, padding included."""
+    B, L, D = batch_size, length, self.d_model
+    P, G = self.num_recurrent_calls, self.group_size
+    per_token = 24 * D * D  # q, k, v, out (4 D^2) and feed-forward (8 D^2), x2.
+    if self.mode == 'parallel':
+      return P * G * B * L * (per_token + 4 * L * D)
+    C = self.chunk_size
+    rows, W = -(-L // C) + P - 1, P * C
+    keys = W + (L if self.cache_steps else 0) + (P * L if self.diagonal else 0)
+    return rows * G * B * W * (per_token + 4 * keys * D)
 
 
 class StaircaseTransformer(nnx.Module):

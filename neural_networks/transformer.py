@@ -1,6 +1,8 @@
 """The Transformer encoder baseline (no positional encoding) and the universal Transformer."""
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 from flax import nnx
@@ -51,6 +53,37 @@ class TransformerConfig:
     return layers.LayerConfig(
         self.d_model, self.num_heads, self.dropout, self.norm_type,
         attention_dropout=self.universal_group_size is not None)
+
+  # What the harness needs (experiments/registry.py lists the protocol).
+
+  @classmethod
+  def from_flags(cls, values: Mapping[str, Any], input_size: int,
+                 output_size: int, universal: bool = False
+                 ) -> 'TransformerConfig':
+    """The config of the original CLI's flag values; `universal`: the
+    `universal_transformer` architecture (`--group_size` distinct layers)."""
+    if values['num_layers'] is None:
+      raise ValueError('--num_layers is required for this architecture.')
+    return cls(
+        input_size=input_size, output_size=output_size,
+        d_model=values['embed_size'], num_heads=values['num_heads'],
+        num_layers=values['num_layers'], norm_type=values['norm_type'],
+        is_causal=bool(values['is_causal']), dropout=values['dropout'],
+        init_type=values['init_type'],
+        universal_group_size=values['group_size'] if universal else None)
+
+  def make(self, rngs: nnx.Rngs) -> 'Transformer':
+    return Transformer(self, rngs=rngs)
+
+  length_multiple = 1
+
+  def run_name_parts(self) -> tuple[str, ...]:
+    return f'd{self.d_model}', f'h{self.num_heads}', f'l{self.num_layers}'
+
+  def flops(self, batch_size: int, length: int) -> float:
+    """Forward matmul and attention FLOPs, padding included."""
+    B, L, D = batch_size, length, self.d_model
+    return self.num_layers * B * L * (24 * D * D + 4 * L * D)
 
 
 class Transformer(nnx.Module):

@@ -1,9 +1,9 @@
 """Tests of the training loop: resume, determinism, validation, NaNs."""
 
-import contextlib
 import dataclasses
 import io
 import json
+import logging as std_logging
 import os
 import shutil
 import tempfile
@@ -17,8 +17,9 @@ from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import model_factory
+from neural_networks import block_recurrent
 from neural_networks import pure
+from neural_networks import staircase
 from tasks.regular import parity_check
 from training import checkpointing
 from training import curriculum as curriculum_lib
@@ -41,8 +42,7 @@ _CURRICULUM = curriculum_lib.UniformCurriculum(
 # logs at 3, 6, ..., 21; validations at 5, 10, 15, 20, 21; checkpoints at 7,
 # 14, 21.
 _CONFIG = training.TrainConfig(
-    seed=3, batch_size=8, train_steps=8, second_training_steps=12,
-    learning_rate=3e-3, validate=True, validation_length=_SEQUENCE_LENGTH,
+    seed=3, batch_size=8, learning_rate=3e-3, validate=True, validation_length=_SEQUENCE_LENGTH,
     validate_every=5, log_every=3, checkpoint_every=7, length_multiple=2)
 _TIMING_KEYS = ('steps_per_second',)
 
@@ -65,13 +65,24 @@ def tearDownModule():
   shutil.rmtree(_cache_dir, ignore_errors=True)
 
 
-def _staircase_models() -> dict[str, pure.PureModel]:
-  model_flags = model_factory.ModelFlags(
-      architecture='my_staircase', embed_size=16, num_heads=2, group_size=1,
-      num_recurrent_calls=2, is_causal=True, fix_staircase_size_forward=2)
-  return model_factory.build_models(
-      model_flags, _NO_EOS.vocab_size(_TASK), _TASK.output_size,
-      ('parallel', 'staircase'))
+_TOTAL_STEPS = 21
+_STAIRCASE = staircase.StaircaseConfig(
+    _NO_EOS.vocab_size(_TASK), _TASK.output_size, d_model=16, num_heads=2,
+    group_size=1, num_recurrent_calls=2, chunk_size=2)
+
+
+def _staircase_phases(train_steps=8, second_training_steps=12,
+                      wrap=lambda mode, model: model
+                      ) -> list[training.Phase]:
+  """The original's phases: parallel mode, then staircase mode."""
+  return [training.Phase(name, steps, wrap(name, pure.from_nnx(
+      dataclasses.replace(_STAIRCASE, **overrides).make)))
+          for name, steps, overrides in _STAIRCASE.training_phases(
+              train_steps, second_training_steps)]
+
+
+def _one_phase(model, steps) -> list[training.Phase]:
+  return [training.Phase('default', steps, model)]
 
 
 def _tempdir(test: absltest.TestCase) -> str:
@@ -94,13 +105,21 @@ def _without_timing(records):
           for r in records]
 
 
-def _train(models, run_dir, config=_CONFIG, curriculum=_CURRICULUM,
+def _train(phases, run_dir, config=_CONFIG, curriculum=_CURRICULUM,
            log_fn=None):
-  """training.train, returning (result, what it printed)."""
+  """training.train, returning (result, what it logged)."""
   out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    result = training.train(_TASK, models, _NO_EOS, curriculum, config,
+  stream = std_logging.StreamHandler(out)
+  logger = std_logging.getLogger('absl')
+  level = logger.level
+  logger.addHandler(stream)
+  logger.setLevel(std_logging.INFO)
+  try:
+    result = training.train(_TASK, phases, _NO_EOS, curriculum, config,
                             run_dir=run_dir, progress=False, log_fn=log_fn)
+  finally:
+    logger.removeHandler(stream)
+    logger.setLevel(level)
   return result, out.getvalue()
 
 
@@ -119,22 +138,24 @@ def _scores(model, params) -> dict[str, float]:
           'solved_up_to': summary.solved_up_to}
 
 
-class ModeTest(absltest.TestCase):
+class PhaseTest(absltest.TestCase):
 
   def test_staircase_switches_at_train_steps(self):
-    models = {'parallel': None, 'staircase': None}
-    modes = [training.mode_at(s, _CONFIG, models)
-             for s in range(_CONFIG.total_steps)]
-    self.assertEqual(modes, ['parallel'] * 8 + ['staircase'] * 13)
-    self.assertEqual(_CONFIG.total_steps, 21)
+    self.assertEqual(_STAIRCASE.training_phases(8, 12),
+                     (('parallel', 8, {'mode': 'parallel'}),
+                      ('staircase', 13, {})))
 
-  def test_no_second_phase_stays_parallel_and_others_are_default(self):
-    config = dataclasses.replace(_CONFIG, second_training_steps=0)
-    models = {'parallel': None, 'staircase': None}
-    self.assertEqual({training.mode_at(s, config, models) for s in range(9)},
-                     {'parallel'})
-    self.assertEqual(training.mode_at(30, _CONFIG, {'default': None}),
-                     'default')
+  def test_no_second_phase_stays_parallel(self):
+    parallel = dataclasses.replace(_STAIRCASE, mode='parallel')
+    self.assertEqual(parallel.training_phases(8, 0), (('parallel', 9, {}),))
+
+  def test_phases_run_in_order_and_log_their_names(self):
+    records = []
+    _train(_staircase_phases(2, 3), None,
+           dataclasses.replace(_CONFIG, validate=False, log_every=1),
+           log_fn=records.append)
+    self.assertEqual([r['mode'] for r in records],
+                     ['parallel'] * 2 + ['staircase'] * 4)
 
 
 class ResumeTest(parameterized.TestCase):
@@ -143,7 +164,7 @@ class ResumeTest(parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.models = _staircase_models()
+    cls.models = _staircase_phases()
     cls.run_a = tempfile.mkdtemp()
     cls.result_a, _ = _train(cls.models, cls.run_a)
     cls.metrics_a = _read_metrics(cls.run_a)
@@ -161,7 +182,7 @@ class ResumeTest(parameterized.TestCase):
     self.assertEqual(result.eval_step, self.result_a.eval_step)
     self.assertEqual(result.best_validation_accuracy,
                      self.result_a.best_validation_accuracy)
-    model = self.models['staircase']
+    model = self.models[-1].model
     scores = _scores(model, result.eval_params)
     for name, value in _scores(model, self.result_a.eval_params).items():
       self.assertAlmostEqual(scores[name], value, delta=1e-6, msg=name)
@@ -219,7 +240,7 @@ class ResumeTest(parameterized.TestCase):
                      max(accuracy_V))
     # With this seed the best validation is not at the last step, so the
     # evaluated params are not the final ones.
-    self.assertLess(self.result_a.eval_step, _CONFIG.total_steps)
+    self.assertLess(self.result_a.eval_step, _TOTAL_STEPS)
     with self.assertRaises(AssertionError):
       chex.assert_trees_all_close(self.result_a.eval_params,
                                   self.result_a.state.params)
@@ -231,9 +252,10 @@ class ResumeTest(parameterized.TestCase):
     self.assertEqual(int(restored.step), best['step'])
     chex.assert_trees_all_equal(restored.params, self.result_a.eval_params)
     # The restored params reproduce the logged validation accuracy.
-    mode = training.mode_at(best['step'] - 1, _CONFIG, self.models)
+    # Steps 9.. run the second phase.
+    phase = self.models[0 if best['step'] <= 8 else 1]
     accuracy_L = range_evaluation.evaluate_exact(
-        self.models[mode], restored.params, _TASK, _NO_EOS,
+        phase.model, restored.params, _TASK, _NO_EOS,
         _CONFIG.validation_length, num_strings=_CONFIG.batch_size,
         sub_batch_size=_CONFIG.batch_size,
         key=jax.random.key(_CONFIG.seed + 10**6),
@@ -249,16 +271,14 @@ class ResumeTest(parameterized.TestCase):
         return model.apply(*args)
       return pure.PureModel(model.init, apply)
 
-    models = {mode: counting(mode, m) for mode, m in self.models.items()}
+    phases = _staircase_phases(15, 15, wrap=counting)
     curriculum = curriculum_lib.UniformCurriculum(tuple(range(1, 17)))
-    config = dataclasses.replace(_CONFIG, train_steps=15,
-                                 second_training_steps=15, validate=False,
-                                 bucket_width=8)
-    result, _ = _train(models, None, config=config, curriculum=curriculum)
+    config = dataclasses.replace(_CONFIG, validate=False, bucket_width=8)
+    result, _ = _train(phases, None, config=config, curriculum=curriculum)
     buckets = length_buckets.make_buckets(16, config.bucket_width, 2)
     self.assertEqual(buckets, (8, 16))
     lengths = [int(curriculum.sample(training.step_keys(config.seed, s)[0], s))
-               for s in range(config.total_steps)]
+               for s in range(31)]
     # The check means something: each mode saw many lengths in both buckets.
     for part in (lengths[:15], lengths[15:]):
       self.assertGreater(len(set(part)), 4)
@@ -275,21 +295,19 @@ class SeedsTest(absltest.TestCase):
     # The block-recurrent model (a scan over blocks and a custom gradient);
     # the staircase and the Transformer are checked on 8 devices in
     # tests/training/sharding_test.py and tests/experiments/multi_seed_test.py.
-    model_flags = model_factory.ModelFlags(
-        architecture='brt', embed_size=16, num_heads=2, num_layers=2,
-        recurrent_layer_index=1, chunk_size=2, num_state_vectors=2)
-    models = model_factory.build_models(
-        model_flags, _NO_EOS.vocab_size(_TASK), _TASK.output_size,
-        ('staircase',))
+    brt = block_recurrent.BlockRecurrentConfig(
+        _NO_EOS.vocab_size(_TASK), _TASK.output_size, d_model=16,
+        num_heads=2, num_layers=2, recurrent_layer_index=1, chunk_size=2,
+        num_state_vectors=2)
+    models = _one_phase(pure.from_nnx(brt.make), 12)
     curriculum = curriculum_lib.UniformCurriculum(tuple(range(1, 17)))
     config = training.TrainConfig(
-        seed=3, num_seeds=2, batch_size=8, second_training_steps=11,
-        learning_rate=3e-3, validate=True, validation_length=8,
+        seed=3, num_seeds=2, batch_size=8, learning_rate=3e-3, validate=True, validation_length=8,
         validate_every=6, log_every=1, bucket_width=8, length_multiple=2)
     buckets = length_buckets.make_buckets(16, 8, 2)
     bucket_RS = [[length_buckets.bucket_for(int(curriculum.sample(
         training.step_keys(seed, s)[0], s)), buckets)
-                  for s in range(config.total_steps)] for seed in (3, 4)]
+                  for s in range(12)] for seed in (3, 4)]
     # The check means something: at some steps one seed is padded to the
     # other's longer bucket.
     self.assertNotEqual(bucket_RS[0], bucket_RS[1])
@@ -348,12 +366,12 @@ class AnyPureModelTest(absltest.TestCase):
 
   def test_a_haiku_model_trains_checkpoints_and_restores(self):
     model = _haiku_model(_NO_EOS.vocab_size(_TASK), _TASK.output_size)
-    config = training.TrainConfig(seed=0, batch_size=8, train_steps=6,
+    config = training.TrainConfig(seed=0, batch_size=8,
                                   learning_rate=1e-2, log_every=3,
                                   checkpoint_every=3)
     run_dir = _tempdir(self)
     initial = model.init(jax.random.key(0))
-    result, _ = _train({'default': model}, run_dir, config=config)
+    result, _ = _train(_one_phase(model, 7), run_dir, config=config)
     self.assertEqual(int(result.state.step), 7)
     self.assertEqual(result.eval_step, 7)
     losses = [r['train_loss'] for r in _read_metrics(run_dir)]
@@ -363,7 +381,7 @@ class AnyPureModelTest(absltest.TestCase):
     with self.assertRaises(AssertionError):  # It did train.
       chex.assert_trees_all_close(result.state.params, initial)
     # Rerunning the finished run restores the Haiku dict and trains no more.
-    again, printed = _train({'default': model}, run_dir, config=config)
+    again, printed = _train(_one_phase(model, 7), run_dir, config=config)
     self.assertIn('Resuming from step 7', printed)
     self.assertIsInstance(again.state.params, dict)
     chex.assert_trees_all_equal(again.state.params, result.state.params)
@@ -410,13 +428,12 @@ class DivergenceTest(parameterized.TestCase):
       ('caught_by_the_parameters', 20, 4, 8))
   def test_nan_raises_and_keeps_the_last_good_checkpoint(
       self, log_every, checkpoint_every, last_good_step):
-    config = training.TrainConfig(seed=0, batch_size=8, train_steps=30,
-                                  learning_rate=1e-2, log_every=log_every,
+    config = training.TrainConfig(seed=0, batch_size=8, learning_rate=1e-2, log_every=log_every,
                                   checkpoint_every=checkpoint_every)
     model = _nan_on_length_two()
     run_dir = _tempdir(self)
     with self.assertRaises(training.TrainingDiverged):
-      _train({'default': model}, run_dir, config=config,
+      _train(_one_phase(model, 31), run_dir, config=config,
              curriculum=_LengthTwoFrom(first_step=10))
     checkpointer = checkpointing.Checkpointer(
         os.path.join(run_dir, 'checkpoints'))

@@ -1,36 +1,10 @@
-"""Registries: task builders (and, as they land, model presets)."""
+"""Presets: named overrides of flag values, which explicit flags override.
 
-from collections.abc import Callable
+`cpu_demo` is the README's main job; the published configurations (the
+original's `*_best.yaml` sweep files, one seed, wandb options dropped) are
+named `<architecture>_<task>_c<chunk>`.
+"""
 
-from tasks import task
-from tasks.regular import cycle_navigation
-from tasks.regular import even_pairs
-from tasks.regular import modular_arithmetic
-from tasks.regular import parallel_parity_check
-from tasks.regular import parity_check
-
-# Every builder takes no required argument; parallel parity defaults to two
-# automata with explicit tokens, as the original CLI does.
-TASK_BUILDERS: dict[str, Callable[..., task.Task]] = {
-    'parity_check': parity_check.ParityCheck,
-    'even_pairs': even_pairs.EvenPairs,
-    'cycle_navigation': cycle_navigation.CycleNavigation,
-    'modular_arithmetic': modular_arithmetic.ModularArithmetic,
-    'parallel_parity_check': parallel_parity_check.ParallelParityCheck,
-}
-
-
-def build_task(name: str, **kwargs) -> task.Task:
-  """The task registered under `name`; a clear ValueError for unknown names."""
-  if name not in TASK_BUILDERS:
-    raise ValueError(
-        f'Unknown task {name!r}; choose one of {sorted(TASK_BUILDERS)}.'
-    )
-  return TASK_BUILDERS[name](**kwargs)
-
-
-# Named configurations for experiments/example.py: flag values that explicit
-# flags override. `cpu_demo` is the README's main job.
 PRESETS: dict[str, dict[str, object]] = {
     # A staircase Transformer (chunk 1) that learns parity on lengths 1..40
     # in about a minute on a 2-core CPU and keeps its accuracy far beyond.

@@ -1,0 +1,169 @@
+"""The registries: `--architecture` names to model entries, `--task` names to task entries.
+
+Every entry describes itself, so nothing outside this file compares
+architecture or task names. A new model is one file and one line here (or one
+`register_model` call anywhere, e.g. in a test):
+
+  register_model('gru', gru.GRUConfig)
+
+Its config class (a frozen dataclass whose first two fields are
+`input_size` and `output_size`) provides:
+- `from_flags(values, input_size, output_size, **fixed)`, a classmethod:
+  the config from the CLI's flag values (a mapping of flag names, see
+  `experiments/original_flags.py`), raising ValueError that names the flag;
+- `make(rngs) -> nnx.Module`: the module, whose `__call__(input_BL, length_B,
+  key)` returns logits `(B, L, O)`;
+- `is_causal` and `length_multiple` (attributes or properties): whether a
+  position never sees later ones, and the multiple that padded training
+  lengths must be;
+- `flops(batch_size, length)`: forward FLOPs, for the benchmark;
+- `run_name_parts()`: short tags for the default run name;
+- optionally `training_phases(train_steps, second_training_steps)`: the
+  `(name, steps, config overrides)` of each phase (default: one phase named
+  'default' of `train_steps + 1 + second_training_steps` steps, the original's
+  count).
+A module may declare its own flags as `cli_flags`: name -> `(kind, default,
+choices, help)` with kind 'enum', 'string', 'int', 'float' or 'bool';
+`experiments/original_flags.py` defines them and passes their values to
+`from_flags`. `torch_class` names the original PyTorch class whose weights
+`neural_networks/torch_import.py` loads into this model.
+
+A task entry is its class (a frozen dataclass of `tasks.task.Task`), its
+level ('regular' today), and its arguments: the flags that set its fields.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from neural_networks import block_recurrent
+from neural_networks import pure
+from neural_networks import rnn
+from neural_networks import staircase
+from neural_networks import transformer
+from tasks import task as task_lib
+from tasks.regular import cycle_navigation
+from tasks.regular import even_pairs
+from tasks.regular import modular_arithmetic
+from tasks.regular import parallel_parity_check
+from tasks.regular import parity_check
+
+FlagSpec = tuple[str, Any, tuple[Any, ...] | None, str]  # kind, default, choices, help
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+  """An architecture: its config class and what the harness needs of it."""
+
+  name: str
+  config_class: type
+  fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  cli_flags: Mapping[str, FlagSpec] = dataclasses.field(default_factory=dict)
+  torch_class: str | None = None
+
+  def config_from_flags(self, values: Mapping[str, Any], input_size: int,
+                        output_size: int):
+    """The model config of these flag values; ValueError names a bad flag."""
+    return self.config_class.from_flags(values, input_size, output_size,
+                                        **self.fixed)
+
+  def training_phases(self, config, train_steps: int,
+                      second_training_steps: int
+                      ) -> tuple[tuple[str, int, dict[str, Any]], ...]:
+    """`(name, steps, config overrides)` of each training phase."""
+    if hasattr(config, 'training_phases'):
+      return config.training_phases(train_steps, second_training_steps)
+    return (('default', train_steps + 1 + second_training_steps, {}),)
+
+  @staticmethod
+  def build(config) -> pure.PureModel:
+    """The model of `config` as a pure `init`/`apply` pair."""
+    return pure.from_nnx(config.make)
+
+  def config_from_json(self, fields: Mapping[str, Any]):
+    return self.config_class(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEntry:
+  """A task: its class, level and the flags that set its arguments."""
+
+  name: str
+  task_class: type
+  level: str = 'regular'
+  # Flag name -> the task's field it sets (the flags of the original CLI).
+  arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  # Flags of this task that the original CLI lacks: name -> FlagSpec.
+  cli_flags: Mapping[str, FlagSpec] = dataclasses.field(default_factory=dict)
+
+  def kwargs_from_flags(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: values[flag] for flag, field in self.arguments.items()}
+
+  def build(self, **kwargs) -> task_lib.Task:
+    return self.task_class(**kwargs)
+
+
+MODELS: dict[str, ModelEntry] = {}
+TASKS: dict[str, TaskEntry] = {}
+
+
+def register_model(name: str, config_class: type, *,
+                   cli_flags: Mapping[str, FlagSpec] | None = None,
+                   torch_class: str | None = None, **fixed) -> ModelEntry:
+  """Registers an architecture; `fixed` are extra `from_flags` arguments."""
+  if name in MODELS:
+    raise ValueError(f'--architecture={name!r} is already registered.')
+  MODELS[name] = ModelEntry(name, config_class, fixed, cli_flags or {},
+                            torch_class)
+  return MODELS[name]
+
+
+def register_task(name: str, task_class: type, *, level: str = 'regular',
+                  arguments: Mapping[str, str] | None = None,
+                  cli_flags: Mapping[str, FlagSpec] | None = None
+                  ) -> TaskEntry:
+  """Registers a task; `arguments` maps flag names to its fields."""
+  if name in TASKS:
+    raise ValueError(f'--task={name!r} is already registered.')
+  TASKS[name] = TaskEntry(name, task_class, level, arguments or {},
+                          cli_flags or {})
+  return TASKS[name]
+
+
+def model_entry(name: str) -> ModelEntry:
+  if name not in MODELS:
+    raise ValueError(f'--architecture={name!r} is unknown; choose one of'
+                     f' {sorted(MODELS)}.')
+  return MODELS[name]
+
+
+def task_entry(name: str) -> TaskEntry:
+  if name not in TASKS:
+    raise ValueError(f'--task={name!r} is unknown; choose one of'
+                     f' {sorted(TASKS)}.')
+  return TASKS[name]
+
+
+# `my_staircase` is the original's name for the staircase architecture.
+register_model('my_staircase', staircase.StaircaseConfig,
+               torch_class='MyStaircaseTransformer')
+register_model('staircase', staircase.StaircaseConfig,
+               torch_class='MyStaircaseTransformer')
+register_model('transformer', transformer.TransformerConfig,
+               torch_class='Transformer')
+register_model('universal_transformer', transformer.TransformerConfig,
+               torch_class='UniversalTransformer', universal=True)
+register_model('rnn', rnn.RNNConfig, torch_class='ElmanRNN')
+register_model('lstm', rnn.RNNConfig, cell='lstm')
+register_model('brt', block_recurrent.BlockRecurrentConfig,
+               cli_flags=block_recurrent.CLI_FLAGS,
+               torch_class='BlockRecurrentTransformerWrapper')
+
+register_task('parity_check', parity_check.ParityCheck)
+register_task('even_pairs', even_pairs.EvenPairs)
+register_task('cycle_navigation', cycle_navigation.CycleNavigation)
+register_task('modular_arithmetic', modular_arithmetic.ModularArithmetic)
+register_task('parallel_parity_check',
+              parallel_parity_check.ParallelParityCheck,
+              arguments={'num_parity_automata': 'num_automata',
+                         'explicit_tokens_parity': 'explicit_tokens'})
