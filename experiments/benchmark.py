@@ -84,7 +84,7 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
   results['matmul_gflops_per_s'] = _matmul_gflops()
 
   state = train_step_lib.init_state(model, optimizer, jax.random.key(0))
-  steps, flops, compile_s = {}, {}, 0.0
+  programs, flops, compile_s = {}, {}, 0.0
   for bucket in buckets:
     step = jax.jit(train_step_lib.make_sample_and_train_step(
         model, optimizer, task, encoding, batch_size, bucket),
@@ -94,7 +94,7 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
                           jax.random.key(0)).compile()
     compile_s += time.perf_counter() - start
     # Backward is about twice the forward.
-    steps[bucket] = compiled
+    programs[bucket] = compiled
     flops[bucket] = 3 * model_cfg.flops(batch_size,
                                         int(task.token_length(bucket)))
     state, _ = compiled(state, jnp.int32(bucket), jax.random.key(0),
@@ -107,7 +107,7 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
     length = int(rng.integers(1, max_train_length + 1))
     bucket = length_buckets.bucket_for(length, buckets)
     start = time.perf_counter()
-    state, metrics = steps[bucket](state, jnp.int32(length),
+    state, metrics = programs[bucket](state, jnp.int32(length),
                                    jax.random.key(i), jax.random.key(-i))
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
@@ -140,7 +140,7 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv  # cli.run rejects extra arguments.
+  del argv  # cli.call rejects extra arguments.
   # The staircase model's staircase mode unless the flags say otherwise.
   values = original_flags.flag_values()
   if not original_flags.FLAGS['second_training_steps'].present:

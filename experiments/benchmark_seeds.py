@@ -151,7 +151,7 @@ def _end_to_end() -> dict:
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv  # cli.run rejects extra arguments.
+  del argv  # cli.call rejects extra arguments.
   results = {'backend': jax.default_backend(),
              'device_count': jax.device_count(),
              'cpu_count': os.cpu_count(),

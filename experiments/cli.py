@@ -26,7 +26,7 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, with a bad flag value given as one `error:` line."""
   try:
     return FLAGS(argv)
@@ -56,27 +56,32 @@ def _show_our_logs() -> None:
                     or record.pathname.startswith(_REPO))
 
 
-def run(main: Callable[[Sequence[str]], None],
-        interrupted: type[BaseException] = training.Interrupted) -> None:
-  """`app.run(main)`: bad input, divergence and interruption exit with one
-  line, never a traceback."""
+def call(main: Callable[[Sequence[str]], None], argv: Sequence[str],
+         interrupted: type[BaseException] = training.Interrupted) -> None:
+  """`main(argv)` with bad input, divergence and interruption given as one
+  line and an exit status, never a traceback."""
+  if len(argv) > 1:
+    fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    main(argv)
+  except (config_lib.ConfigError, training.TrainingDiverged) as e:
+    fail(str(e))
+  except interrupted as e:
+    print(f'error: stopped by {e.signal_name}: saved a checkpoint at step'
+          f' {e.step}; rerun the same command to resume.', file=sys.stderr)
+    sys.exit(128 + (15 if e.signal_name == 'SIGTERM' else 2))
+  except KeyboardInterrupt:
+    fail('interrupted; rerun the same command to resume.')
+
+
+def run(main: Callable[[Sequence[str]], None]) -> None:
+  """`app.run(main)` through `parse_flags` and `call`."""
 
   def wrapped(argv):
-    if len(argv) > 1:
-      fail(f'unexpected arguments: {" ".join(argv[1:])}')
     _show_our_logs()
-    try:
-      main(argv)
-    except (config_lib.ConfigError, training.TrainingDiverged) as e:
-      fail(str(e))
-    except interrupted as e:
-      print(f'error: stopped by {e.signal_name}: saved a checkpoint at step'
-            f' {e.step}; rerun the same command to resume.', file=sys.stderr)
-      sys.exit(128 + 15 if e.signal_name == 'SIGTERM' else 128 + 2)
-    except KeyboardInterrupt:
-      fail('interrupted; rerun the same command to resume.')
+    call(main, argv)
 
-  app.run(wrapped, flags_parser=_parse_flags)
+  app.run(wrapped, flags_parser=parse_flags)
 
 
 def default_run_name(config: config_lib.ExperimentConfig) -> str:

@@ -36,7 +36,7 @@ flags.mark_flag_as_required('run_dir')
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv  # cli.run rejects extra arguments.
+  del argv  # cli.call rejects extra arguments.
   result = run.evaluate_run(_RUN_DIR.value, test_length=_TEST_LENGTH.value,
                             protocol=_EVAL_PROTOCOL.value,
                             checkpoint=_CHECKPOINT.value)

@@ -31,7 +31,6 @@ from absl import logging
 from experiments import cli
 from experiments import original_flags
 from experiments import run
-from training import training
 
 FLAGS = flags.FLAGS
 _RUN_NAME = flags.DEFINE_string(
@@ -77,7 +76,7 @@ def _initialize_distributed() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv  # cli.main rejects extra arguments.
+  del argv  # cli.call rejects extra arguments.
   _initialize_distributed()
   values = original_flags.flag_values()
   config = original_flags.to_config(values)
@@ -101,4 +100,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  cli.run(main, interrupted=training.Interrupted)
+  cli.run(main)

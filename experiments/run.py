@@ -85,7 +85,7 @@ def train_and_evaluate(config: config_lib.ExperimentConfig, run_dir: str, *,
   config.validate()
   t = config.training
   mesh = mesh or make_mesh(t.num_seeds, t.batch_size)
-  config = _prepare_run_dir(config, run_dir, overwrite)
+  config = _prepare_run_dir(config, run_dir, overwrite, mesh)
   setup = training_setup(config)
   wandb_run = _start_wandb(wandb, config, run_dir)
   log_fn = _writers(run_dir, tensorboard, wandb_run)
@@ -224,7 +224,8 @@ def make_mesh(num_seeds: int, batch_size: int) -> jax.sharding.Mesh:
 
 
 def _prepare_run_dir(config: config_lib.ExperimentConfig, run_dir: str,
-                     overwrite: bool) -> config_lib.ExperimentConfig:
+                     overwrite: bool, mesh: jax.sharding.Mesh
+                     ) -> config_lib.ExperimentConfig:
   """Checks the folder, settles the seed and writes config.json.
 
   Returns the config with its seed (the saved one when resuming, a random
@@ -261,7 +262,7 @@ def _prepare_run_dir(config: config_lib.ExperimentConfig, run_dir: str,
       results.write_json(config_path, {
           'schema': CONFIG_SCHEMA, 'config': config.to_dict(),
           'code_version': code_version(), 'backend': jax.default_backend(),
-          'process_count': jax.process_count()})
+          'mesh': dict(mesh.shape), 'process_count': jax.process_count()})
     except OSError as e:
       raise ConfigError(f'cannot write the run folder {run_dir}: {e}'
                         ' (choose another --out_dir).') from None

@@ -15,8 +15,9 @@ from absl.testing import parameterized
 import numpy as np
 from PIL import Image
 
-from experiments import constants
+from experiments import cli
 from experiments import example
+from experiments import presets
 
 import run_folder
 
@@ -162,7 +163,7 @@ class StaircaseRunTest(CliTestCase):
                                        'latest'))), ['14', '21'])
     self.assertNotEmpty(
         os.listdir(os.path.join(self.reference, 'checkpoints', 'best')))
-    self.assertIn(f'Run folder: {self.run_dir}', self.proc.stdout)
+    self.assertIn(f'Run folder: {self.run_dir}', self.proc.stderr)
     self.assertIn('score', self.proc.stdout)
 
   def test_use_wandb_without_wandb_only_warns(self):
@@ -172,19 +173,21 @@ class StaircaseRunTest(CliTestCase):
                 if 'wandb' in line]
     self.assertLen(warnings, 1, msg=self.proc.stderr)
     self.assertStartsWith(warnings[0], 'warning: --use_wandb ignored')
-    config = run_folder.load_json(os.path.join(self.reference, 'config.json'))
-    self.assertTrue(config['flags']['use_wandb'])
 
-  def test_config_records_the_flags_and_the_drawn_seed(self):
-    config = run_folder.load_json(os.path.join(self.reference, 'config.json'))
-    self.assertIsNone(config['flags']['seed'])
-    self.assertIsInstance(config['seed'], int)
-    self.assertEqual(config['flags']['architecture'], 'my_staircase')
-    self.assertEqual(config['flags']['second_training_steps'], 20)
-    self.assertEqual(config['flags']['batch_size'], 16)
-    self.assertEqual(config['eval_protocol'], 'prefix')
-    self.assertEqual(config['train_config']['seed'], config['seed'])
-    self.assertEqual(os.path.basename(self.run_dir), config['run_name'])
+  def test_config_json_is_the_experiment_config_with_the_drawn_seed(self):
+    saved = run_folder.load_json(os.path.join(self.reference, 'config.json'))
+    config = saved['config']
+    self.assertIsInstance(config['training']['seed'], int)
+    self.assertEqual(config['architecture'], 'my_staircase')
+    self.assertEqual([(p['name'], p['steps'])
+                      for p in config['training']['phases']],
+                     [('staircase', 21)])
+    self.assertEqual(config['training']['batch_size'], 16)
+    self.assertEqual(config['model']['chunk_size'], 2)
+    self.assertEqual(config['evaluation']['protocol'], 'auto')
+    self.assertEqual(set(saved['code_version']),
+                     {'package', 'git_commit', 'jax'})
+    self.assertIn('_seed' + str(config['training']['seed']), self.run_dir)
 
   def test_eval_json_holds_per_length_accuracy_and_scores(self):
     result = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
@@ -252,7 +255,7 @@ class StaircaseRunTest(CliTestCase):
     shutil.rmtree(os.path.join(self.run_dir, 'checkpoints', 'latest', '21'))
     proc = _run_cli(*self.args)
     self.assert_ok(proc)
-    self.assertIn('Resuming from step 14', proc.stdout)
+    self.assertIn('Resuming from step 14', proc.stderr)
     self.assertEqual(_without_timing(run_folder.metrics(self.run_dir)),
                      _without_timing(run_folder.metrics(self.reference)))
     resumed = run_folder.load_json(os.path.join(self.run_dir, 'eval.json'))
@@ -262,11 +265,12 @@ class StaircaseRunTest(CliTestCase):
                              msg=key)
     self.assertEqual(_without_timing(resumed), _without_timing(reference))
     self.assertEqual(
-        run_folder.load_json(os.path.join(self.run_dir, 'config.json'))['seed'],
-        run_folder.load_json(os.path.join(self.reference, 'config.json'))['seed'])
+        run_folder.load_json(os.path.join(self.run_dir, 'config.json')),
+        run_folder.load_json(os.path.join(self.reference, 'config.json')))
 
   def test_the_recorded_seed_reproduces_the_run(self):
-    seed = run_folder.load_json(os.path.join(self.reference, 'config.json'))['seed']
+    seed = run_folder.load_json(os.path.join(
+        self.reference, 'config.json'))['config']['training']['seed']
     out_dir = run_folder.tempdir(self)
     proc = _run_cli(*self.args[:-1], out_dir, '--seed', str(seed))
     self.assert_ok(proc)
@@ -335,23 +339,31 @@ class OtherRunsTest(CliTestCase):
                     '--progress=false')
     self.assert_ok(proc)
     run_dir = run_folder.only_run_dir(out_dir)
-    config = run_folder.load_json(os.path.join(run_dir, 'config.json'))
-    flag_values = config['flags']
-    explicit = dict(second_training_steps=5, test_length=50,
-                    sequence_length=6, batch_size=16, embed_size=16,
-                    num_heads=2)
-    for name, value in explicit.items():
-      self.assertEqual(flag_values[name], value, name)
+    config = run_folder.load_json(os.path.join(run_dir,
+                                               'config.json'))['config']
+    model, training = config['model'], config['training']
+    self.assertEqual(training['phases'][0]['steps'], 6)
+    self.assertEqual(config['evaluation']['test_length'], 50)
+    self.assertEqual(training['curriculum']['max_length'], 6)
+    self.assertEqual(training['batch_size'], 16)
+    self.assertEqual((model['d_model'], model['num_heads']), (16, 2))
     # The rest comes from the preset.
-    self.assertEqual(flag_values['preset'], 'cpu_demo')
-    for name in ('architecture', 'lr', 'wd', 'adam_beta1_inv', 'seed',
-                 'is_causal', 'include_eos', 'fix_staircase_size_forward',
-                 'group_size', 'num_recurrent_calls', 'log_frequency',
-                 'checkpoint_every'):
-      self.assertEqual(flag_values[name],
-                       constants.PRESETS['cpu_demo'][name], name)
-    self.assertEqual(config['train_config']['batch_size'], 16)
-    self.assertEqual(config['train_config']['second_training_steps'], 5)
+    preset = presets.PRESETS['cpu_demo']
+    self.assertEqual(config['architecture'], preset['architecture'])
+    self.assertEqual(
+        (training['learning_rate'], training['weight_decay'],
+         training['adam_beta1_inv'], training['seed'],
+         training['log_every'], training['checkpoint_every']),
+        (preset['lr'], preset['wd'], preset['adam_beta1_inv'],
+         preset['seed'], preset['log_frequency'],
+         preset['checkpoint_every']))
+    self.assertEqual(
+        (model['is_causal'], config['encoding']['include_eos'],
+         model['chunk_size'], model['group_size'],
+         model['num_recurrent_calls']),
+        (bool(preset['is_causal']), bool(preset['include_eos']),
+         preset['fix_staircase_size_forward'], preset['group_size'],
+         preset['num_recurrent_calls']))
     result = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
     self.assertLen(result['per_length'], 50)
     self.assertEqual(result['training_length'], 6)
@@ -385,12 +397,12 @@ class BadFlagTest(CliTestCase):
   def run_in_process(self, args, out_dir):
     """example.main as app.run calls it: (exit code, stderr)."""
     FLAGS.unparse_flags()
-    argv = FLAGS(['example.py', *args, '--out_dir', out_dir])
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(
         io.StringIO()):
       try:
-        example.main(argv)
+        argv = cli.parse_flags(['example.py', *args, '--out_dir', out_dir])
+        cli.call(example.main, argv)
         code = 0
       except SystemExit as e:
         code = e.code

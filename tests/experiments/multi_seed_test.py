@@ -13,6 +13,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 
+from experiments import cli
 from experiments import example
 from training import curriculum
 from training import length_buckets
@@ -109,8 +110,8 @@ class MultiSeedRunTest(parameterized.TestCase):
           sorted(os.listdir(os.path.join(self.run_dir, f'seed_{seed}'))),
           ['accuracy_vs_length.png', 'eval.json', 'metrics.jsonl'])
     config = run_folder.load_json(os.path.join(self.run_dir, 'config.json'))
-    self.assertEqual(config['seeds'], list(_SEEDS))
-    self.assertEqual(config['flags']['num_seeds'], 2)
+    self.assertEqual(config['config']['training']['seed'], _SEEDS[0])
+    self.assertEqual(config['config']['training']['num_seeds'], 2)
     self.assertEqual(config['mesh'], {'seed': 1, 'data': 1})
 
   def test_each_seed_matches_its_run_alone(self):
@@ -170,7 +171,7 @@ class MultiSeedRunTest(parameterized.TestCase):
     shutil.rmtree(os.path.join(run_dir, 'checkpoints', 'latest', '10'))
     proc = _run_cli(*self.args, '--out_dir', out_dir)
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
-    self.assertIn('Resuming from step 8', proc.stdout)
+    self.assertIn('Resuming from step 8', proc.stderr)
     for seed in _SEEDS:
       for name in ('metrics.jsonl', 'eval.json'):
         path = os.path.join(f'seed_{seed}', name)
@@ -212,12 +213,13 @@ class BadFlagTest(absltest.TestCase):
   def run_in_process(self, args, out_dir):
     """example.main as app.run calls it: (exit code, stderr)."""
     FLAGS.unparse_flags()
-    argv = FLAGS(['example.py', *self._BASE, *args, '--out_dir', out_dir])
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(
         io.StringIO()):
       try:
-        example.main(argv)
+        argv = cli.parse_flags(['example.py', *self._BASE, *args,
+                                '--out_dir', out_dir])
+        cli.call(example.main, argv)
         code = 0
       except SystemExit as e:
         code = e.code

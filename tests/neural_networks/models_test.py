@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import registry
 from neural_networks import pure
 from neural_networks import rnn
 from neural_networks import staircase
@@ -47,8 +48,21 @@ _CONFIGS = {
     'elman': _RNN,
     'lstm': dataclasses.replace(_RNN, cell='lstm'),
 }
+# Every registered architecture, built as the CLI builds it from tiny flags.
+_TINY_FLAGS = dict(
+    embed_size=8, num_heads=2, num_layers=2, dropout=_DROPOUT, group_size=1,
+    num_recurrent_calls=None, is_causal=1, norm_type='prenorm',
+    init_type='pytorch', fix_staircase_size_forward=2,
+    staircase_cache_steps=0, diagonal=False, chunk_size=2,
+    num_state_vectors=2, recurrent_layer_index=1, max_sequence_length=512,
+    train_steps=0, second_training_steps=1)
+_REGISTERED = tuple(f'registry_{name}' for name in registry.MODELS)
+for _name, _entry in registry.MODELS.items():
+  _CONFIGS[f'registry_{_name}'] = _entry.config_from_flags(
+      collections.defaultdict(lambda: None, _TINY_FLAGS), _V, _O)
 _CAUSAL = ('staircase', 'staircase_postnorm_cache_all', 'staircase_parallel',
-           'transformer_causal', 'universal_causal', 'elman', 'lstm')
+           'transformer_causal', 'universal_causal', 'elman', 'lstm') + tuple(
+               name for name in _REGISTERED if _CONFIGS[name].is_causal)
 # One of each model class and mode, for the costlier checks.
 _EACH_KIND = ('staircase', 'staircase_parallel', 'transformer',
               'universal_causal', 'elman', 'lstm')
@@ -59,17 +73,8 @@ def _named(names):
   return [(name, name) for name in names]
 
 
-def _module_class(cfg):
-  if isinstance(cfg, staircase.StaircaseConfig):
-    return staircase.StaircaseTransformer
-  if isinstance(cfg, transformer.TransformerConfig):
-    return transformer.Transformer
-  return rnn.RNN
-
-
 def _pure(name: str) -> pure.PureModel:
-  cfg = _CONFIGS[name]
-  return pure.from_nnx(lambda rngs: _module_class(cfg)(cfg, rngs=rngs))
+  return registry.ModelEntry.build(_CONFIGS[name])
 
 
 @functools.cache
@@ -138,7 +143,7 @@ class PaddingTest(chex.TestCase):
   @parameterized.named_parameters(*_named(
       ('staircase', 'staircase_postnorm_cache_all', 'staircase_parallel',
        'staircase_parallel_noncausal', 'transformer', 'universal', 'elman',
-       'lstm')))
+       'lstm') + _REGISTERED))
   def test_appended_padding_changes_nothing(self, name):
     params, apply = _compiled(name)
     input_BL = _tokens(1, _B, _L)

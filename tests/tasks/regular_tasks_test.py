@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from experiments import constants
+from experiments import registry
 from tasks import task as task_lib
 
 # No silent broadcasting in tests.
@@ -60,7 +60,7 @@ _NAMED_SPECS = tuple((name, name) for name in _SPECS)
 
 
 def _build(spec: _Spec) -> task_lib.Task:
-  return constants.TASK_BUILDERS[spec.registry_name](**spec.kwargs)
+  return registry.TASKS[spec.registry_name].task_class(**spec.kwargs)
 
 
 @functools.cache
@@ -278,18 +278,18 @@ class RegularTasksTest(chex.TestCase):
 
   def test_unknown_task_name_raises(self):
     with self.assertRaisesRegex(
-        ValueError, r"Unknown task 'nope'.*'parity_check'"
+        ValueError, r"--task='nope' is unknown.*'parity_check'"
     ):
-      constants.build_task('nope')
+      registry.task_entry('nope').build()
 
   def test_build_task_passes_kwargs(self):
-    task = constants.build_task(
-        'parallel_parity_check', num_automata=3, explicit_tokens=False
+    task = registry.task_entry('parallel_parity_check').build(
+        num_automata=3, explicit_tokens=False
     )
     self.assertEqual((task.input_size, task.output_size), (2, 8))
 
   def test_parallel_parity_needs_room_for_all_automata(self):
-    task = constants.TASK_BUILDERS['parallel_parity_check'](num_automata=2)
+    task = registry.TASKS['parallel_parity_check'].task_class(num_automata=2)
     with self.assertRaisesRegex(
         ValueError, r'length must be in \[1, 4\].*max_length=9.*got 5'
     ):
@@ -299,7 +299,7 @@ class RegularTasksTest(chex.TestCase):
 
   def test_parallel_parity_needs_an_automaton(self):
     with self.assertRaisesRegex(ValueError, 'num_automata must be >= 1, got 0'):
-      constants.TASK_BUILDERS['parallel_parity_check'](num_automata=0)
+      registry.TASKS['parallel_parity_check'].task_class(num_automata=0)
 
   @chex.variants(with_jit=True, without_jit=True)
   @parameterized.named_parameters(*_NAMED_SPECS)
@@ -362,7 +362,7 @@ class RegularTasksTest(chex.TestCase):
 
   def test_modular_arithmetic_examples(self):
     # 1-2*3 = -5 -> 0; 4*4-3 = 13 -> 3; 2-3-4 = -5 -> 0; 2-3-4+1 = -4 -> 1.
-    task = constants.build_task('modular_arithmetic')
+    task = registry.task_entry('modular_arithmetic').build()
     input_BL = jnp.array(
         [[1, 6, 2, 7, 3, 0, 0], [4, 7, 4, 6, 3, 0, 0], [2, 6, 3, 6, 4, 5, 1]],
         jnp.int32,

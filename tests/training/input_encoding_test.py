@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import constants
+from experiments import registry
 from tasks import task as task_lib
 from training import input_encoding
 
@@ -74,7 +74,7 @@ class InputEncodingTest(chex.TestCase):
   def test_vocab_size_adds_the_harness_ids(
       self, task_name, computation_steps_mult, include_eos
   ):
-    task = constants.build_task(task_name)
+    task = registry.task_entry(task_name).build()
     encoding = input_encoding.InputEncoding(
         include_eos, computation_steps_mult
     )
@@ -88,7 +88,7 @@ class InputEncodingTest(chex.TestCase):
     encoding = input_encoding.InputEncoding(
         include_eos, computation_steps_mult
     )
-    task = constants.build_task('parity_check')
+    task = registry.task_entry('parity_check').build()
     for max_length in (1, 7, 40):
       expected = max_length
       if include_eos:
@@ -103,7 +103,7 @@ class InputEncodingTest(chex.TestCase):
     encoding = input_encoding.InputEncoding(
         include_eos, computation_steps_mult
     )
-    task = constants.build_task('cycle_navigation')  # Ids 3, 4 are new.
+    task = registry.task_entry('cycle_navigation').build()  # Ids 3, 4 are new.
     length_B = np.array([1, 3, 6, 4, 5], np.int32)
     rng = np.random.default_rng(0)
     input_BL = rng.integers(0, 3, (5, 6)).astype(np.int32)
@@ -123,7 +123,7 @@ class InputEncodingTest(chex.TestCase):
         ('modular_arithmetic', 12, 8),  # 7 tokens.
         ('parity_check', 10, 10),  # No padding.
     ):
-      task = constants.build_task(name)
+      task = registry.task_entry(name).build()
       batch = task.sample_batch(jax.random.key(0), 4, max_length, length)
       self._assert_matches_reference(encoding, task, batch)
 

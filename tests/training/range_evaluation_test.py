@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import constants
-from experiments import model_factory
+from experiments import registry
 from neural_networks import pure
+from neural_networks import transformer
 from training import curriculum
 from training import input_encoding
 from training import length_buckets
@@ -65,7 +65,7 @@ def _perfect_model(task) -> pure.PureModel:
 
 
 # Shared so that tests reuse its compiled programs.
-_PARITY = constants.build_task('parity_check')
+_PARITY = registry.task_entry('parity_check').build()
 _PARITY_MODEL = _parity_model(_CORRECT_UP_TO)
 
 
@@ -166,7 +166,7 @@ class EvaluateTest(chex.TestCase):
   def test_a_perfect_model_scores_one_at_every_length(self, task_name):
     # Reading any wrong token (e.g. an even prefix of modular arithmetic, or
     # token L - 1 of parallel parity) would lose accuracy.
-    task = constants.build_task(task_name)
+    task = registry.task_entry(task_name).build()
     model = _perfect_model(task)
     for evaluate in (range_evaluation.evaluate_exact,
                      range_evaluation.evaluate_prefix):
@@ -176,15 +176,13 @@ class EvaluateTest(chex.TestCase):
   def test_a_trained_model_agrees_across_protocols(self):
     # A small causal Transformer trained on lengths 1..10: its accuracy
     # varies with the length, so agreement is not trivial.
-    flags = model_factory.ModelFlags(architecture='transformer', embed_size=16,
-                                     num_heads=2, num_layers=2, is_causal=True)
-    model = model_factory.build_models(
-        flags, _NO_EOS.vocab_size(_PARITY), _PARITY.output_size)['default']
-    config = training.TrainConfig(seed=0, batch_size=64,
-                                  second_training_steps=300,
-                                  learning_rate=3e-3, log_every=100)
+    model = pure.from_nnx(transformer.TransformerConfig(
+        _NO_EOS.vocab_size(_PARITY), _PARITY.output_size, d_model=16,
+        num_heads=2, num_layers=2, is_causal=True).make)
+    config = training.TrainConfig(seed=0, batch_size=64, learning_rate=3e-3,
+                                  log_every=100)
     result = training.train(
-        _PARITY, {'default': model}, _NO_EOS,
+        _PARITY, [training.Phase('default', 301, model)], _NO_EOS,
         curriculum.UniformCurriculum(tuple(range(1, 11))), config,
         progress=False)
     exact_K = range_evaluation.evaluate_exact(
@@ -226,7 +224,7 @@ class EvaluateTest(chex.TestCase):
                                   run(bucket_width=20))
 
   def test_exact_reads_the_answer_after_eos(self):
-    task = constants.build_task('parity_check')
+    task = registry.task_entry('parity_check').build()
     encoding = input_encoding.InputEncoding(include_eos=True)
 
     def apply(params, input_BT, length_B, key):

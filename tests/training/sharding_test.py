@@ -21,7 +21,8 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 _EIGHT_DEVICES = textwrap.dedent('''
     import dataclasses, json
     import jax, jax.numpy as jnp, numpy as np
-    from experiments import model_factory
+    from neural_networks import pure, staircase as staircase_lib
+    from neural_networks import transformer as transformer_lib
     from tasks.regular import parity_check
     from training import curriculum, input_encoding, optimizers, sharding
     from training import train_step, training
@@ -38,20 +39,14 @@ _EIGHT_DEVICES = textwrap.dedent('''
     except ValueError as e:
       out['batch_error'] = str(e)
 
-    def models(architecture, dropout):
-      flags = model_factory.ModelFlags(
-          architecture=architecture, embed_size=16, num_heads=2,
-          group_size=1, num_layers=None if architecture != 'transformer' else 2,
-          num_recurrent_calls=2 if architecture != 'transformer' else None,
-          is_causal=True, fix_staircase_size_forward=2, dropout=dropout)
-      modes = ('staircase',) if architecture != 'transformer' else ('default',)
-      return model_factory.build_models(flags, 3, 2, modes)
+    def phases(cfg, name):
+      return [training.Phase(name, 6, pure.from_nnx(cfg.make))]
 
     # 6 steps; lengths 1..16 in buckets 10 and 16 (the staircase's: seed 4
     # is padded to seed 3's bucket 16 at steps 1 and 4), 1..6 in one bucket
     # (the Transformer's); validations at steps 3 and 6.
     config = training.TrainConfig(
-        seed=3, batch_size=16, second_training_steps=5, learning_rate=3e-3,
+        seed=3, batch_size=16, learning_rate=3e-3,
         log_every=1, length_multiple=2, validate=True, validate_every=3,
         validation_length=6)
 
@@ -76,8 +71,12 @@ _EIGHT_DEVICES = textwrap.dedent('''
             ]).tolist()}
       return by_seed
 
-    staircase = models('my_staircase', 0.1)
-    transformer = models('transformer', 0.1)
+    staircase = phases(staircase_lib.StaircaseConfig(
+        3, 2, d_model=16, num_heads=2, group_size=1, num_recurrent_calls=2,
+        chunk_size=2, dropout=0.1), 'staircase')
+    transformer = phases(transformer_lib.TransformerConfig(
+        3, 2, d_model=16, num_heads=2, num_layers=2, is_causal=True,
+        dropout=0.1), 'default')
     one = devices[:1]
     out['staircase'] = {
         'one_device': {**run(staircase, 1, 3, one, 16),
@@ -90,13 +89,13 @@ _EIGHT_DEVICES = textwrap.dedent('''
     # device holds one seed's parameters and a quarter of its batch.
     layout = sharding.SeedLayout(2, sharding.make_mesh(2))
     optimizer = optimizers.make_optimizer(3e-3, 0.0, 0.1)
-    state = training.initial_state(staircase['staircase'], optimizer, (3, 4),
+    state = training.initial_state(staircase[0].model, optimizer, (3, 4),
                                    layout)
     leaf = jax.tree.leaves(state.params)[0]
     out['param_shard'] = [list(leaf.shape),
                           list(leaf.sharding.shard_shape(leaf.shape))]
     step = train_step.make_sample_and_train_step(
-        staircase['staircase'], optimizer, task, encoding, 16, 6,
+        staircase[0].model, optimizer, task, encoding, 16, 6,
         constrain_batch=layout.constrain_batch)
     step = jax.jit(layout.over_seeds(step, in_axes=(0, 0, 0, 0)),
                    out_shardings=(layout.state_sharding, layout.replicated))

@@ -428,7 +428,8 @@ class DivergenceTest(parameterized.TestCase):
       ('caught_by_the_parameters', 20, 4, 8))
   def test_nan_raises_and_keeps_the_last_good_checkpoint(
       self, log_every, checkpoint_every, last_good_step):
-    config = training.TrainConfig(seed=0, batch_size=8, learning_rate=1e-2, log_every=log_every,
+    config = training.TrainConfig(seed=0, batch_size=8, learning_rate=1e-2,
+                                  log_every=log_every,
                                   checkpoint_every=checkpoint_every)
     model = _nan_on_length_two()
     run_dir = _tempdir(self)
