@@ -5,9 +5,11 @@ import importlib.util
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from absl import flags
 from absl.testing import absltest
@@ -187,7 +189,8 @@ class StaircaseRunTest(CliTestCase):
     self.assertEqual(config['evaluation']['protocol'], 'auto')
     self.assertEqual(set(saved['code_version']),
                      {'package', 'git_commit', 'jax'})
-    self.assertIn('_seed' + str(config['training']['seed']), self.run_dir)
+    # The folder is named for the flags: a rerun finds it and its seed.
+    self.assertEndsWith(self.run_dir, '_seedrandom')
 
   def test_eval_json_holds_per_length_accuracy_and_scores(self):
     result = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
@@ -368,6 +371,56 @@ class OtherRunsTest(CliTestCase):
     self.assertLen(result['per_length'], 50)
     self.assertEqual(result['training_length'], 6)
     self.assertEqual(run_folder.metrics(run_dir)[-1]['step'], 6)
+
+
+class PreemptionTest(CliTestCase):
+
+  _ARGS = ('--architecture', 'rnn', '--include_eos', '0', '--task',
+           'parity_check', '--train_steps', '1500', '--embed_size', '8',
+           '--batch_size', '8', '--sequence_length', '6', '--test_length',
+           '8', '--seed', '2', '--log_frequency', '50', '--checkpoint_every',
+           '100000', '--progress=false')
+
+  def test_sigterm_checkpoints_the_step_and_the_rerun_resumes(self):
+    out_dir, alone_dir = run_folder.tempdir(self), run_folder.tempdir(self)
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=_cache_dir)
+    proc = subprocess.Popen(
+        [sys.executable, _SCRIPT, *self._ARGS, '--out_dir', out_dir],
+        cwd=_REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    # Signal once training runs: the first metrics line is written.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+      runs = os.listdir(out_dir)
+      if runs and os.path.exists(os.path.join(out_dir, runs[0],
+                                              'metrics.jsonl')):
+        break
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    self.assertEqual(proc.returncode, 143, msg=stderr)
+    self.assertNotIn('Traceback', stderr)
+    (line,) = [l for l in stderr.splitlines() if l.startswith('error:')]
+    self.assertIn('stopped by SIGTERM: saved a checkpoint at step', line)
+    step = int(line.split('at step ')[1].split(';')[0])
+    self.assertBetween(step, 50, 1500)  # Not the end: a real preemption.
+    run_dir = run_folder.only_run_dir(out_dir)
+    self.assertEqual(
+        os.listdir(os.path.join(run_dir, 'checkpoints', 'latest')),
+        [str(step)])
+    resumed = _run_cli(*self._ARGS, '--out_dir', out_dir)
+    self.assert_ok(resumed)
+    self.assertIn(f'Resuming from step {step}', resumed.stderr)
+    alone = _run_cli(*self._ARGS, '--out_dir', alone_dir)
+    self.assert_ok(alone)
+    alone_run = run_folder.only_run_dir(alone_dir)
+    self.assertEqual(_without_timing(run_folder.metrics(run_dir)),
+                     _without_timing(run_folder.metrics(alone_run)))
+    self.assertEqual(
+        _without_timing(run_folder.load_json(os.path.join(run_dir,
+                                                          'eval.json'))),
+        _without_timing(run_folder.load_json(os.path.join(alone_run,
+                                                          'eval.json'))))
 
 
 class BadFlagTest(CliTestCase):

@@ -11,8 +11,9 @@ from absl.testing import parameterized
 
 from neural_networks import torch_import
 
-_GOLDEN_DIR = os.path.join(os.path.dirname(__file__), '..', '..', '..',
-                           'shared', 'golden', 'seed_torch', 'visible')
+# Inside the repository (see its README): the suite needs nothing beside it.
+_GOLDEN_DIR = os.path.join(os.path.dirname(__file__), '..', 'golden',
+                           'seed_torch')
 _FIXTURES = sorted(glob.glob(os.path.join(_GOLDEN_DIR, '*.npz')))
 
 
@@ -23,8 +24,8 @@ def _kind(path: str) -> str:
 
 _CASES = [(os.path.basename(p)[:-4], p) for p in _FIXTURES]
 # The block-recurrent fixtures' float64 outputs sit about 3e-9 from ours,
-# while BRT_SPEC 14.1's float64 known answers agree with ours to 5e-13
-# (block_recurrent_test.py); the other models agree with theirs to 1e-15.
+# while the float64 known answers of block_recurrent_test.py agree with ours
+# to 5e-13; the other models agree with theirs to 1e-15.
 _FLOAT64_ATOL = {'brt': 1e-8}
 
 
