@@ -19,6 +19,9 @@ from training import training
 
 FLAGS = flags.FLAGS
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This repository's packages, whose INFO logs the CLIs show.
+_OURS = tuple(os.path.join(_REPO, package) + os.sep for package in (
+    'experiments', 'training', 'neural_networks', 'tasks'))
 
 
 def fail(message: str) -> None:
@@ -53,7 +56,7 @@ def _show_our_logs() -> None:
   handler = logging.get_absl_handler()
   handler.setFormatter(_Format())
   handler.addFilter(lambda record: record.levelno >= std_logging.WARNING
-                    or record.pathname.startswith(_REPO))
+                    or record.pathname.startswith(_OURS))
 
 
 def call(main: Callable[[Sequence[str]], None], argv: Sequence[str],

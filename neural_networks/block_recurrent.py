@@ -178,13 +178,21 @@ class BlockRecurrentConfig:
     return self.chunk_size
 
   def run_name_parts(self) -> tuple[str, ...]:
+    """Sizes, then the nearest `--brt_variant` and the choices that differ
+    from it (nothing for the original), e.g. `meliad-layernorm`."""
     parts = (f'd{self.d_model}', f'h{self.num_heads}',
              f'l{self.num_layers}', f'r{self.recurrent_layer_index}',
              f's{self.num_state_vectors}', f'c{self.chunk_size}')
-    changed = [f'{f.name}-{getattr(self, f.name)}'
-               for f in dataclasses.fields(self) if f.name in CHOICES
-               and getattr(self, f.name) != CHOICES[f.name][0]]
-    return parts + (('-'.join(changed),) if changed else ())
+    differing = {}
+    for variant, fields in VARIANTS.items():
+      preset = {name: fields.get(name, allowed[0])
+                for name, allowed in CHOICES.items()}
+      differing[variant] = [str(getattr(self, name)) for name in CHOICES
+                            if getattr(self, name) != preset[name]]
+    variant = min(differing, key=lambda v: len(differing[v]))
+    if variant == 'seed' and not differing[variant]:
+      return parts
+    return parts + ('-'.join([variant, *differing[variant]]),)
 
   def flops(self, batch_size: int, length: int) -> float:
     """Forward matmul and attention FLOPs (blocks padded)."""

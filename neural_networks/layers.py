@@ -35,7 +35,7 @@ class LayerConfig:
     if self.d_model % self.num_heads:
       raise ValueError(
           f'd_model (--embed_size) = {self.d_model} must be divisible by'
-          f' num_heads = {self.num_heads}.'
+          f' num_heads (--num_heads) = {self.num_heads}.'
       )
     if self.norm_type not in NORM_TYPES:
       raise ValueError(

@@ -85,7 +85,7 @@ class StaircaseConfig:
     if self.mode not in MODES:
       raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}.')
     if self.mode == 'staircase' and not self.is_causal:
-      raise ValueError('Staircase mode needs causal attention (is_causal=1).')
+      raise ValueError('Staircase mode needs causal attention (--is_causal=1).')
     if self.init_type not in layers.INIT_TYPES:
       raise ValueError(
           f'init_type must be one of {layers.INIT_TYPES}, got'
