@@ -5,11 +5,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from tasks import task
+from tasks.regular import regular_task
 
 
 @dataclasses.dataclass(frozen=True)
-class EvenPairs(task.Task):
+class EvenPairs(regular_task.RegularTask):
   """`0110 -> 0`, `0111 -> 1`: unequal adjacent pairs mod 2.
 
   The count of unequal adjacent pairs is odd exactly when the first and the
@@ -23,13 +23,6 @@ class EvenPairs(task.Task):
     target_BL = (input_BL != input_BL[:, :1]).astype(jnp.int32)
     return target_BL, jnp.ones(input_BL.shape, bool)
 
-  def sample_batch(
-      self, key: jax.Array, batch_size: int, max_length: int, length
-  ) -> task.Batch:
-    self.check_sample_args(batch_size, max_length, length)
-    length = self.clip_length(max_length, length)
-    length_B = jnp.full((batch_size,), length, jnp.int32)
-    bits_BL = jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)
-    bits_BL = jnp.where(task.valid_mask_BL(length_B, max_length), bits_BL, 0)
-    target_B = (bits_BL[:, 0] != task.last_valid_B(bits_BL, length_B))
-    return task.Batch(bits_BL, length_B, target_B.astype(jnp.int32))
+  def sample_tokens(self, key: jax.Array, batch_size: int,
+                    max_length: int) -> jax.Array:
+    return jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)

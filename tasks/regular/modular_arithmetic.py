@@ -5,7 +5,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from tasks import task
+from tasks.regular import regular_task
 
 PLUS, MINUS, TIMES, BLANK = 5, 6, 7, 8  # Token ids after the digits 0..4.
 # A tuple, not an array: importing the task must not start a JAX backend
@@ -40,7 +40,7 @@ def _prefix_values(input_BL: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModularArithmetic(task.Task):
+class ModularArithmetic(regular_task.RegularTask):
   """Digits 0..4 alternating with `+ - *` (ids 5, 6, 7), usual precedence.
 
   `1-2*3 -> (1 - 6) mod 5 = 0`. Only odd lengths are expressions: an even
@@ -58,19 +58,13 @@ class ModularArithmetic(task.Task):
     is_valid_L = jnp.arange(input_BL.shape[1]) % 2 == 0
     return _prefix_values(input_BL), jnp.broadcast_to(is_valid_L, input_BL.shape)
 
-  def sample_batch(
-      self, key: jax.Array, batch_size: int, max_length: int, length
-  ) -> task.Batch:
-    self.check_sample_args(batch_size, max_length, length)
-    length = self.token_length(self.clip_length(max_length, length))
-    length_B = jnp.full((batch_size,), length, jnp.int32)
+  def sample_tokens(self, key: jax.Array, batch_size: int,
+                    max_length: int) -> jax.Array:
+    """Digits at even positions, operators at odd ones."""
     digit_key, operator_key = jax.random.split(key)
     shape = (batch_size, max_length)
     digits_BL = jax.random.randint(digit_key, shape, 0, 5, jnp.int32)
     operators_BL = jnp.array(_OPERATORS, jnp.int32)[
         jax.random.randint(operator_key, shape, 0, 3)]
     is_digit_L = jnp.arange(max_length) % 2 == 0
-    tokens_BL = jnp.where(is_digit_L, digits_BL, operators_BL)
-    tokens_BL = jnp.where(task.valid_mask_BL(length_B, max_length), tokens_BL, 0)
-    target_B = task.last_valid_B(_prefix_values(tokens_BL), length_B)
-    return task.Batch(tokens_BL, length_B, target_B)
+    return jnp.where(is_digit_L, digits_BL, operators_BL)

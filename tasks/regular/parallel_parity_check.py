@@ -5,11 +5,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from tasks import task
+from tasks.regular import regular_task
 
 
 @dataclasses.dataclass(frozen=True)
-class ParallelParityCheck(task.Task):
+class ParallelParityCheck(regular_task.RegularTask):
   """Token `k * n + i` drives automaton `i`; the label is the joint state.
 
   With explicit tokens automaton `i` reads symbols `{2i, 2i + 1}` (bit = id
@@ -51,16 +51,10 @@ class ParallelParityCheck(task.Task):
     is_valid_L = (jnp.arange(L) + 1) % n == 0
     return target_BL, jnp.broadcast_to(is_valid_L, input_BL.shape)
 
-  def sample_batch(
-      self, key: jax.Array, batch_size: int, max_length: int, length
-  ) -> task.Batch:
-    self.check_sample_args(batch_size, max_length, length)
-    length = self.token_length(self.clip_length(max_length, length))
-    length_B = jnp.full((batch_size,), length, jnp.int32)
+  def sample_tokens(self, key: jax.Array, batch_size: int,
+                    max_length: int) -> jax.Array:
     bits_BL = jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)
     if self.explicit_tokens:
       automaton_L = jnp.arange(max_length, dtype=jnp.int32) % self.num_automata
       bits_BL = bits_BL + 2 * automaton_L[None, :]
-    tokens_BL = jnp.where(task.valid_mask_BL(length_B, max_length), bits_BL, 0)
-    target_B = task.last_valid_B(self.prefix_targets(tokens_BL)[0], length_B)
-    return task.Batch(tokens_BL, length_B, target_B)
+    return bits_BL

@@ -5,11 +5,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from tasks import task
+from tasks.regular import regular_task
 
 
 @dataclasses.dataclass(frozen=True)
-class ParityCheck(task.Task):
+class ParityCheck(regular_task.RegularTask):
   """`0110 -> 0`, `0111 -> 1`: the number of 1s mod 2."""
 
   input_size: int = 2
@@ -19,12 +19,6 @@ class ParityCheck(task.Task):
     target_BL = jnp.cumsum(input_BL, axis=1, dtype=jnp.int32) % 2
     return target_BL, jnp.ones(input_BL.shape, bool)
 
-  def sample_batch(
-      self, key: jax.Array, batch_size: int, max_length: int, length
-  ) -> task.Batch:
-    self.check_sample_args(batch_size, max_length, length)
-    length = self.clip_length(max_length, length)
-    length_B = jnp.full((batch_size,), length, jnp.int32)
-    bits_BL = jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)
-    bits_BL = jnp.where(task.valid_mask_BL(length_B, max_length), bits_BL, 0)
-    return task.Batch(bits_BL, length_B, bits_BL.sum(axis=1) % 2)
+  def sample_tokens(self, key: jax.Array, batch_size: int,
+                    max_length: int) -> jax.Array:
+    return jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)

@@ -1,5 +1,6 @@
 """Tests of the regular-language tasks against brute-force references."""
 
+import dataclasses
 import functools
 import re
 from typing import Any, NamedTuple
@@ -16,6 +17,7 @@ from scipy import stats
 
 from experiments import registry
 from tasks import task as task_lib
+from tasks.regular import regular_task
 
 # No silent broadcasting in tests.
 jax.config.update('jax_numpy_rank_promotion', 'raise')
@@ -25,7 +27,7 @@ _BATCH_SIZE = 24
 
 
 class _Spec(NamedTuple):
-  """A task as SEED_SPEC defines it, independently of the code under test."""
+  """A task as the original defines it, independently of the code under test."""
 
   registry_name: str
   kwargs: dict[str, Any]
@@ -370,6 +372,46 @@ class RegularTasksTest(chex.TestCase):
     target_BL, _ = task.prefix_targets(input_BL)
     np.testing.assert_array_equal(np.asarray(target_BL)[:, 4], [0, 3, 0])
     self.assertEqual(target_BL[2, 6], 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OnesModThree(regular_task.RegularTask):
+  """A task in the template's few lines: the number of 1s mod 3."""
+
+  input_size: int = 2
+  output_size: int = 3
+
+  def sample_tokens(self, key, batch_size, max_length):
+    return jax.random.randint(key, (batch_size, max_length), 0, 2, jnp.int32)
+
+  def prefix_targets(self, input_BL):
+    return (jnp.cumsum(input_BL, axis=1) % 3).astype(jnp.int32), jnp.ones(
+        input_BL.shape, bool)
+
+
+class TemplateTest(parameterized.TestCase):
+
+  @parameterized.parameters(1, 2, 7, 16)
+  def test_a_template_task_samples_what_a_loop_computes(self, length):
+    task = _OnesModThree()
+    for length_arg in (length, jnp.int32(length)):  # Static and traced.
+      batch = jax.jit(task.sample_batch, static_argnums=(1, 2))(
+          jax.random.key(length), 32, 16, length_arg)
+      for row, n, target in zip(*map(np.asarray, batch)):
+        self.assertEqual(n, length)
+        self.assertTrue(np.all(row[length:] == 0))  # Padding is zero.
+        self.assertEqual(target, sum(int(t) for t in row[:length]) % 3)
+    # Not vacuous: the labels vary over the batch.
+    self.assertLen(set(np.asarray(batch.target_B).tolist()),
+                   3 if length > 1 else 2)
+
+  def test_the_template_checks_and_clips_lengths(self):
+    task = _OnesModThree()
+    with self.assertRaisesRegex(ValueError, 'length must be in'):
+      task.sample_batch(jax.random.key(0), 4, 8, 9)
+    batch = jax.jit(task.sample_batch, static_argnums=(1, 2))(
+        jax.random.key(0), 4, 8, jnp.int32(50))
+    np.testing.assert_array_equal(batch.length_B, 8)
 
 
 if __name__ == '__main__':
