@@ -1,8 +1,8 @@
-"""Multi-head attention with queries and keys/values passed separately, and masks.
+"""Softmax attention (`attend`, used by every model) and multi-head attention.
 
 Masks are boolean with True meaning "may attend"; they broadcast against
-`(B, Q, M)`. A query with no visible key gets a uniform average instead of
-NaN (its output is garbage, but it belongs to padding and is never read).
+`(..., Q, M)`. Masked keys get weight exactly 0, and a query with no visible
+key (padding) returns 0 instead of NaN.
 """
 
 import jax
@@ -12,9 +12,53 @@ from flax import nnx
 from neural_networks import dropout as dropout_lib
 from neural_networks import initializers
 
-_NEG_INF = -1e30
-# Attention with at most this many query-key pairs skips batched matmuls.
+# Below this many query-key pairs, attention multiplies and sums instead of
+# calling batched matrix products: a staircase row or a small block makes
+# thousands of tiny matmuls per step, far slower on CPU than a few fused
+# elementwise kernels.
 _SMALL_ATTENTION = 256
+
+
+def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
+           mask_XQM: jax.Array | None = None, *,
+           logit_scale: float | jax.Array | None = None,
+           seed: jax.Array | None = None, dropout_rate: float = 0.0
+           ) -> jax.Array:
+  """Softmax attention of H query heads over J (1 or H) key/value heads.
+
+  `X` is any batch shape shared by the arguments (broadcasting). The logits
+  are `q . k`, times `logit_scale` when given (a number, or one per head);
+  `seed` (uint32, None in evaluation) drives dropout on the weights.
+  """
+  Q, M = q_XQHK.shape[-3], k_XMJK.shape[-3]
+  shared_kv = k_XMJK.shape[-2] == 1  # Multi-query: one key/value head.
+  if Q * M <= _SMALL_ATTENTION:  # Heads last: (..., Q, M, H).
+    logits = (q_XQHK[..., :, None, :, :] * k_XMJK[..., None, :, :, :]).sum(-1)
+    mask = None if mask_XQM is None else mask_XQM[..., None]
+    head_axis, key_axis = -1, -2
+  else:  # Heads before queries: (..., H, Q, M).
+    kv = '...MK' if shared_kv else '...MHK'
+    logits = jnp.einsum(f'...QHK,{kv}->...HQM', q_XQHK,
+                        k_XMJK[..., 0, :] if shared_kv else k_XMJK)
+    mask = None if mask_XQM is None else mask_XQM[..., None, :, :]
+    head_axis, key_axis = -3, -1
+  if logit_scale is not None:
+    if jnp.ndim(logit_scale):  # One temperature per head.
+      shape = [1] * logits.ndim
+      shape[head_axis] = -1
+      logit_scale = jnp.reshape(logit_scale, shape)
+    logits = logits * logit_scale
+  if mask is not None:
+    logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+  weights = jax.nn.softmax(logits, axis=key_axis)
+  if mask is not None:  # Masked keys underflow to 0; a row with no key is 0.
+    weights = jnp.where(mask.any(axis=key_axis, keepdims=True), weights, 0.0)
+  weights = dropout_lib.dropout(weights, dropout_rate, seed)
+  if Q * M <= _SMALL_ATTENTION:
+    return (weights[..., None] * v_XMJK[..., None, :, :, :]).sum(-3)
+  if shared_kv:
+    return jnp.einsum('...HQM,...MK->...QHK', weights, v_XMJK[..., 0, :])
+  return jnp.einsum('...HQM,...MHK->...QHK', weights, v_XMJK)
 
 
 def causal_mask(query_position_Q: jax.Array, key_position_M: jax.Array) -> jax.Array:
@@ -80,21 +124,7 @@ class MultiHeadAttention(nnx.Module):
       k_BMD, v_BMD = jnp.split(kv_BME, 2, axis=-1)
     q_BQHK, k_BMHK, v_BMHK = map(self._split_heads, (q_BQD, k_BMD, v_BMD))
     q_BQHK = q_BQHK / jnp.sqrt(jnp.asarray(q_BQHK.shape[-1], q_BQHK.dtype))
-    Q, M = q_BQHK.shape[1], k_BMHK.shape[1]
-    if Q * M <= _SMALL_ATTENTION:
-      # Tiny windows (staircase rows): broadcast-multiply-reduce fuses into a
-      # few elementwise kernels, far cheaper on CPU than thousands of tiny
-      # batched matmuls.
-      logits_BQMH = (q_BQHK[:, :, None] * k_BMHK[:, None]).sum(-1)
-      logits_BQMH = jnp.where(mask_BQM[..., None], logits_BQMH, _NEG_INF)
-      weights_BQMH = self._drop(jax.nn.softmax(logits_BQMH, axis=2), seed)
-      out_BQHK = (weights_BQMH[..., None] * v_BMHK[:, None]).sum(2)
-    else:
-      logits_BHQM = jnp.einsum('BQHK,BMHK->BHQM', q_BQHK, k_BMHK)
-      logits_BHQM = jnp.where(mask_BQM[:, None], logits_BHQM, _NEG_INF)
-      weights_BHQM = self._drop(jax.nn.softmax(logits_BHQM, axis=-1), seed)
-      out_BQHK = jnp.einsum('BHQM,BMHK->BQHK', weights_BHQM, v_BMHK)
+    out_BQHK = attend(q_BQHK, k_BMHK, v_BMHK, mask_BQM, seed=seed,
+                      dropout_rate=self.dropout_rate)
     return self.out_proj(out_BQHK.reshape(x_BQD.shape))
 
-  def _drop(self, weights: jax.Array, seed: jax.Array | None) -> jax.Array:
-    return dropout_lib.dropout(weights, self.dropout_rate, seed)

@@ -1,4 +1,6 @@
-"""The block-recurrent Transformer (BRT_SPEC.md): S state vectors updated once per block.
+"""The block-recurrent Transformer: S state vectors updated once per block.
+
+See docs/block_recurrent.md for the model, its origin and its variants.
 
 The sequence is cut into blocks of C tokens. Every layer attends causally
 within its block and to the previous block's raw keys and values of the same
@@ -15,10 +17,10 @@ one block), and the only sequential computation is the state update of layer
 r, a `jax.lax.scan` over blocks whose carry is the (B, S, D) state. Its inputs
 (the block's keys and values) are computed before the scan and the read of
 the state by the tokens after it, so the big matrix products see all B x L
-tokens at once. This computes exactly BRT_SPEC section 11's block loop (the
-tests compare it with a per-block reference that carries the memory).
+tokens at once. This computes exactly the original's block loop (the tests
+compare it with a per-block reference that carries the memory).
 
-Shape letters beyond STYLE.md's: C block width (W in BRT_SPEC), M keys one
+Shape letters beyond the usual B, L, D, H, K: C block width, M keys one
 query sees (2C: [previous block | current block], or C), J key/value heads
 (1, shared by the H query heads as in the original, or H).
 """
@@ -32,11 +34,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from neural_networks import attention
 from neural_networks import dropout
 from neural_networks import initializers
 from neural_networks import matmul
 
-# Each field's allowed values; the first is the original's (BRT_SPEC section 12).
+# Each field's allowed values; the first is the original's
+# (docs/block_recurrent.md, "Variants").
 CHOICES = {
     'token_window': ('block_xl', 'sliding_exclusive'),
     'first_block_memory': ('absent', 'zeros'),
@@ -69,7 +73,7 @@ DROPOUT_SITES = 3  # Per layer: normalised attention input, weights, FFN output.
 
 @dataclasses.dataclass(frozen=True)
 class BlockRecurrentConfig:
-  """The original `brt` model (defaults) and the departures of BRT_SPEC 12."""
+  """The original `brt` model (the defaults) and its variants."""
 
   input_size: int  # V: model vocabulary (task alphabet + harness ids).
   output_size: int  # O
@@ -345,45 +349,6 @@ def token_mask(cfg: BlockRecurrentConfig, N: int) -> jax.Array:
   return mask_CM[None] & visible_NM[:, None, :]
 
 
-# Below this many query-key pairs, attention multiplies and sums instead of
-# calling batched matrix products (thousands of tiny ones are slow on CPU).
-_SMALL_ATTENTION = 256
-
-
-def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
-           mask_XQM: jax.Array | None, scale, seed=None, rate: float = 0.0
-           ) -> jax.Array:
-  """Softmax attention of H query heads over J (1 or H) key/value heads.
-
-  `scale` multiplies the logits (a number or one per head). Masked keys get
-  weight exactly 0, and a query with no visible key returns 0, not NaN.
-  """
-  Q, M = q_XQHK.shape[-3], k_XMJK.shape[-3]
-  if Q * M <= _SMALL_ATTENTION:
-    logits_XQMH = (q_XQHK[..., :, None, :, :]
-                   * k_XMJK[..., None, :, :, :]).sum(-1)
-  elif k_XMJK.shape[-2] == 1:
-    logits_XQMH = jnp.einsum('...QHK,...MK->...QMH', q_XQHK, k_XMJK[..., 0, :])
-  else:
-    logits_XQMH = jnp.einsum('...QHK,...MHK->...QMH', q_XQHK, k_XMJK)
-  if jnp.ndim(scale):  # One temperature per head.
-    scale = _last_axis(scale, logits_XQMH.ndim)
-  logits_XQMH = logits_XQMH * scale
-  if mask_XQM is not None:
-    mask_XQM1 = mask_XQM[..., None]
-    logits_XQMH = jnp.where(mask_XQM1, logits_XQMH,
-                            jnp.finfo(logits_XQMH.dtype).min)
-  weights_XQMH = jax.nn.softmax(logits_XQMH, axis=-2)
-  if mask_XQM is not None:  # Exact zeros, also for a row with no key.
-    weights_XQMH = jnp.where(mask_XQM1, weights_XQMH, 0.0)
-  weights_XQMH = dropout.dropout(weights_XQMH, rate, seed)
-  if Q * M <= _SMALL_ATTENTION:
-    return (weights_XQMH[..., None] * v_XMJK[..., None, :, :, :]).sum(-3)
-  if v_XMJK.shape[-2] == 1:
-    return jnp.einsum('...QMH,...MK->...QHK', weights_XQMH, v_XMJK[..., 0, :])
-  return jnp.einsum('...QMH,...MHK->...QHK', weights_XQMH, v_XMJK)
-
-
 def _linear(fan_in: int, fan_out: int, rngs: nnx.Rngs,
             use_bias: bool = False) -> nnx.Linear:
   """`nn.Linear` with PyTorch's default initialisation."""
@@ -436,7 +401,7 @@ def _scale_of(qk_norm: QKNorm | None, K: int):
 
 
 class BlockState(nnx.Module):
-  """Layer r's state: read by the tokens, rewritten after every block (BRT_SPEC 6)."""
+  """Layer r's state: read by the tokens, rewritten after every block."""
 
   def __init__(self, cfg: BlockRecurrentConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
@@ -508,11 +473,12 @@ class BlockState(nnx.Module):
         q_self_BSHK = self.self_norm.queries(q_self_BSHK)
         self_key_BSJK = self.self_norm.keys(key_BSJK)
         q_cross_BSHK = self.cross_norm.queries(q_cross_BSHK)
-      self_BSHK = attend(q_self_BSHK, self_key_BSJK, value_BSJK, None,
-                         _scale_of(self.self_norm, K))
-      cross_BSHK = attend(q_cross_BSHK, cross_k_BMJK, cross_v_BMJK,
-                          cross_mask_BM[:, None, :],
-                          _scale_of(self.cross_norm, K))
+      self_BSHK = attention.attend(
+          q_self_BSHK, self_key_BSJK, value_BSJK,
+          logit_scale=_scale_of(self.self_norm, K))
+      cross_BSHK = attention.attend(
+          q_cross_BSHK, cross_k_BMJK, cross_v_BMJK, cross_mask_BM[:, None, :],
+          logit_scale=_scale_of(self.cross_norm, K))
       # Per head [self ; cross]: input feature h * 2K + c of the projection.
       both_BSE = jnp.concatenate([self_BSHK, cross_BSHK], -1).reshape(B, S, -1)
       z_BSD = self.to_state_out(both_BSE)
@@ -536,8 +502,8 @@ class BlockState(nnx.Module):
     if self.read_norm is not None:
       q_BNCHK = self.read_norm.queries(q_BNCHK)
       key_BNSJK = self.read_norm.keys(key_BNSJK)
-    read_BNCHK = attend(q_BNCHK, key_BNSJK, swap(value_NBSJK), None,
-                        _scale_of(self.read_norm, K))
+    read_BNCHK = attention.attend(q_BNCHK, key_BNSJK, swap(value_NBSJK),
+                                  logit_scale=_scale_of(self.read_norm, K))
     return read_BNCHK, final_BSD
 
 
@@ -582,8 +548,9 @@ class BlockLayer(nnx.Module):
       cos_MK, sin_MK, scale_MK = tables
       q_BNCHK = rotate(q_BNCHK, cos_MK[C:], sin_MK[C:], scale_MK[C:])
       k_BNMJK = rotate(k_BNMJK, cos_MK, sin_MK, 1 / scale_MK)
-    out_BNCHK = attend(q_BNCHK, k_BNMJK, v_BNMJK, mask_NCM[None],
-                       _scale_of(self.qk_norm, K), seed(1), rate)
+    out_BNCHK = attention.attend(q_BNCHK, k_BNMJK, v_BNMJK, mask_NCM[None],
+                                 logit_scale=_scale_of(self.qk_norm, K),
+                                 seed=seed(1), dropout_rate=rate)
     out_BNCE = out_BNCHK.reshape(B, N, C, H * K)
     final_state_BSD = None
     if self.state is not None:
@@ -656,7 +623,7 @@ class BlockRecurrentTransformer(nnx.Module):
 
 
 def parameter_count(cfg: BlockRecurrentConfig) -> int:
-  """BRT_SPEC section 10's formula for the original (seed) variant."""
+  """The parameter count of the original (seed) variant, by formula."""
   I, O, N = cfg.input_size, cfg.output_size, cfg.num_layers
   D, H, K, S, F = (cfg.d_model, cfg.num_heads, cfg.head_size,
                    cfg.num_state_vectors, cfg.ff_size)

@@ -4,7 +4,7 @@ One set of parameters, two modes. *Parallel*: the group is applied P times
 to the whole sequence. *Staircase*: the sequence is cut into chunks of C
 tokens; a window of the P most recent chunks passes through the group once
 per row, so a chunk's higher layers feed the next chunk's lower layers
-(DESIGN.md, "The staircase model as a scan with fixed shapes").
+(docs/staircase.md explains the scan and the original's quirks it keeps).
 """
 
 import dataclasses

@@ -77,7 +77,7 @@ class _Loader:
       raise ValueError(f'{name}.beta is not zero; our LayerNorm has no bias.')
 
   def block_recurrent(self, model: block_recurrent.BlockRecurrentTransformer):
-    """Every parameter of the original `brt` (BRT_SPEC section 10's names)."""
+    """Every parameter of the original `brt`, by the package's names."""
     self.put(model.embedding.embedding, 'model.token_emb.weight', True)
     model.embedding.dtype = self._dtype
     for i, layer in enumerate(model.layers):

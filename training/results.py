@@ -1,4 +1,4 @@
-"""Result files of a run, written atomically: JSON, the metrics log, and the plot."""
+"""Result files of a run, written atomically: text, JSON, the summary table and the plot."""
 
 import json
 import os
@@ -35,33 +35,6 @@ def write_text(path: str, text: str) -> None:
 def write_json(path: str, payload: Any) -> None:
   """Writes `payload` as JSON, atomically."""
   write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
-
-
-class MetricsLog:
-  """`metrics.jsonl`: one JSON line per logged step, flushed as it is written."""
-
-  def __init__(self, path: str):
-    self.path = path
-
-  def truncate_after(self, step: int) -> None:
-    """Drops lines logged after `step` (a resumed run logs them again)."""
-    if not os.path.exists(self.path):
-      return
-    with open(self.path) as f:
-      kept = [line for line in f
-              if line.strip() and json.loads(line).get('step', 0) <= step]
-    directory = os.path.dirname(os.path.abspath(self.path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_')
-    with os.fdopen(fd, 'w') as f:
-      f.writelines(kept)
-    os.replace(tmp, self.path)
-
-  def append(self, record: dict[str, Any]) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record, sort_keys=True) + '\n')
-      f.flush()
-      os.fsync(f.fileno())
 
 
 def summary_table(summary: dict[str, Any]) -> str:

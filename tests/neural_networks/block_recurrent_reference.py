@@ -1,6 +1,6 @@
-"""An independent float64 reference of the original `brt` model, and BRT_SPEC 14.1.
+"""An independent float64 reference of the original `brt` model, and its known answers.
 
-`reference_run` follows BRT_SPEC's equations block by block with variable
+`reference_run` follows the model's equations block by block with variable
 shapes, as the original does: the XL memory is carried from block to block
 (absent for the first block, not stored after a partial last block), and
 positions are right-aligned in the 2C window. It reads the original's torch
@@ -82,7 +82,7 @@ def torch_parameter_shapes(D, H, N, I, O, S, r):
 
 
 def known_answer_state_dict(D, H, N, I, O, S, r) -> dict[str, np.ndarray]:
-  """Section 14.1's fill: parameter c, flat index k -> a sine of 0.5 k + c."""
+  """The known-answer fill: parameter c, flat index k -> a sine of 0.5 k + c."""
   state_dict = {}
   for c, (name, shape, kind) in enumerate(
       torch_parameter_shapes(D, H, N, I, O, S, r)):

@@ -1,4 +1,7 @@
-"""The block-recurrent Transformer: known answers, a reference loop, BRT_SPEC 14's properties."""
+"""The block-recurrent Transformer: known answers, a reference loop and its properties.
+
+docs/block_recurrent.md, "What the tests check", lists them.
+"""
 
 import dataclasses
 import functools
@@ -15,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import block_recurrent_reference as reference
+from neural_networks import attention
 from neural_networks import block_recurrent
 from neural_networks import pure
 from neural_networks import torch_import
@@ -91,14 +95,14 @@ def _ablate_state_read(model):
 
 
 def _known_answer_state_dict(c):
-  """Section 14.1's weights for a config of `reference.CONFIGS` (I=3, O=2)."""
+  """The known-answer weights for a config of `reference.CONFIGS` (I=3, O=2)."""
   return reference.known_answer_state_dict(
       c['d_model'], c['num_heads'], c['num_layers'], 3, 2,
       c['num_state_vectors'], c['recurrent_layer_index'])
 
 
 class KnownAnswerTest(parameterized.TestCase):
-  """BRT_SPEC 14.1 and the independent float64 reference loop."""
+  """The known answers and the independent float64 reference loop."""
 
   @parameterized.parameters('G1', 'G2')
   def test_known_answer_logits_in_float64(self, name):
@@ -187,7 +191,7 @@ class KnownAnswerTest(parameterized.TestCase):
 
 
 class PropertyTest(parameterized.TestCase):
-  """BRT_SPEC section 14, tests 3-15 (float32)."""
+  """Properties of the model (float32)."""
 
   @hypothesis.settings(deadline=None, max_examples=10)
   @hypothesis.given(position=st.integers(0, 12), seed=st.integers(0, 99))
@@ -415,7 +419,7 @@ class PropertyTest(parameterized.TestCase):
 
 
 class VariantTest(parameterized.TestCase):
-  """BRT_SPEC 14.16 and the other `--brt_*` departures."""
+  """The `--brt_*` variants."""
 
   def test_sliding_exclusive_sees_exactly_c_earlier_keys(self):
     for C in (1, 2, 4):
@@ -436,11 +440,10 @@ class VariantTest(parameterized.TestCase):
     # through the residual path and the state read, so they stay finite.
     q_XQHK = jnp.ones((1, 1, 2, 4))
     k_XMJK = jnp.ones((1, 3, 1, 4))
-    out = block_recurrent.attend(q_XQHK, k_XMJK, k_XMJK,
-                                 jnp.zeros((1, 1, 3), bool), 1.0)
+    out = attention.attend(q_XQHK, k_XMJK, k_XMJK, jnp.zeros((1, 1, 3), bool))
     np.testing.assert_array_equal(out, 0.0)
-    grads = jax.grad(lambda q: block_recurrent.attend(
-        q, k_XMJK, k_XMJK, jnp.zeros((1, 1, 3), bool), 1.0).sum())(q_XQHK)
+    grads = jax.grad(lambda q: attention.attend(
+        q, k_XMJK, k_XMJK, jnp.zeros((1, 1, 3), bool)).sum())(q_XQHK)
     self.assertTrue(np.isfinite(grads).all())
 
   def test_kv_heads_all_adds_the_expected_parameters(self):

@@ -9,6 +9,7 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from experiments import registry
 from neural_networks import torch_import
 
 # Inside the repository (see its README): the suite needs nothing beside it.
@@ -35,6 +36,25 @@ class GoldenTest(parameterized.TestCase):
     # Guards against a silently empty parameterisation.
     self.assertGreaterEqual(len(_CASES), 37, _GOLDEN_DIR)
     self.assertGreaterEqual(sum(_kind(p) == 'brt' for _, p in _CASES), 2)
+
+  def test_the_registry_names_the_torch_class_of_every_fixture(self):
+    by_torch_class = {}
+    for entry in registry.MODELS.values():
+      if entry.torch_class:
+        self.assertIn(entry.torch_class, torch_import.MODEL_CLASSES)
+        by_torch_class.setdefault(entry.torch_class, set()).add(
+            entry.config_class)
+    seen = set()
+    for _, path in _CASES:
+      with np.load(path, allow_pickle=False) as fixture:
+        config = json.loads(str(fixture['config']))
+      model_class = config['model_class']
+      seen.add(model_class)
+      cfg = torch_import.config_from_torch(
+          model_class, config['constructor_kwargs'], config.get('mode'))
+      self.assertIn(type(cfg), by_torch_class[model_class], path)
+    # Every registered torch class is covered by at least one fixture.
+    self.assertEqual(seen, set(by_torch_class))
 
   @parameterized.named_parameters(*_CASES)
   def test_float32_logits_match_the_original(self, path):
