@@ -14,6 +14,7 @@ from absl import logging
 
 from experiments import config as config_lib
 from experiments import run as run_lib
+from training import checkpointing
 from training import results
 from training import training
 
@@ -38,13 +39,27 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 class _Format(std_logging.Formatter):
-  """Our INFO lines as plain text; warnings as `warning: ...`."""
+  """Our INFO lines as plain text, our warnings as `warning: ...`. Other
+  libraries' warnings and errors are `warning:` lines too: the one `error:`
+  line of a failed command is ours."""
 
   def format(self, record):
     message = record.getMessage()
     if record.levelno >= std_logging.WARNING:
-      return f'{record.levelname.lower()}: {message}'
+      if record.pathname.startswith(_OURS):
+        return f'{record.levelname.lower()}: {message}'
+      return f'warning: {record.name}: {" ".join(message.split())[:300]}'
     return message
+
+
+def _shown(record: std_logging.LogRecord) -> bool:
+  """Our INFO lines and everyone's warnings, except orbax's complaints
+  about a damaged checkpoint, which `training.checkpointing` reports."""
+  if record.pathname.startswith(_OURS):
+    return True
+  if os.sep + 'orbax' + os.sep in record.pathname:
+    return record.levelno >= std_logging.CRITICAL
+  return record.levelno >= std_logging.WARNING
 
 
 def _show_our_logs() -> None:
@@ -55,8 +70,7 @@ def _show_our_logs() -> None:
   logging.set_verbosity(logging.INFO)
   handler = logging.get_absl_handler()
   handler.setFormatter(_Format())
-  handler.addFilter(lambda record: record.levelno >= std_logging.WARNING
-                    or record.pathname.startswith(_OURS))
+  handler.addFilter(_shown)
 
 
 def call(main: Callable[[Sequence[str]], None], argv: Sequence[str],
@@ -67,7 +81,8 @@ def call(main: Callable[[Sequence[str]], None], argv: Sequence[str],
     fail(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     main(argv)
-  except (config_lib.ConfigError, training.TrainingDiverged) as e:
+  except (config_lib.ConfigError, checkpointing.CheckpointError,
+          training.TrainingDiverged) as e:
     fail(str(e))
   except interrupted as e:
     print(f'error: stopped by {e.signal_name}: saved a checkpoint at step'

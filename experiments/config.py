@@ -206,10 +206,12 @@ class ExperimentConfig:
           f'{t.curriculum.max_length}] (validation never uses lengths beyond'
           ' the training range).')
     t.curriculum.build()
-    if e.test_length <= t.curriculum.max_length:
+    if e.test_length < t.curriculum.max_length + 2:
       raise ConfigError(
-          f'--test_length={e.test_length} must exceed --sequence_length='
-          f'{t.curriculum.max_length} to measure length generalization.')
+          f'--test_length={e.test_length} must be at least --sequence_length'
+          f' + 2 = {t.curriculum.max_length + 2}: the score averages lengths'
+          f' {t.curriculum.max_length + 2}..test_length, as the original'
+          ' does.')
     for length in (t.curriculum.max_length, e.test_length):
       if task.max_supported_length(task.padded_length(length)) < length:
         raise ConfigError(f'task {self.task.name!r} cannot make strings of'

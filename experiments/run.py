@@ -88,7 +88,27 @@ def train_and_evaluate(config: config_lib.ExperimentConfig, run_dir: str, *,
   config = _prepare_run_dir(config, run_dir, overwrite, mesh)
   setup = training_setup(config)
   wandb_run = _start_wandb(wandb, config, run_dir)
-  log_fn = _writers(run_dir, tensorboard, wandb_run)
+  try:
+    result = _train_and_score(config, run_dir, setup, mesh, progress,
+                              _writers(run_dir, tensorboard, wandb_run))
+  except BaseException:
+    if wandb_run is not None:
+      wandb_run.finish(exit_code=1)
+    raise
+  if wandb_run is not None:
+    summary = _wandb_summary(result)
+    wandb_run.summary.update(summary)
+    wandb_run.log({'accuracy_vs_length': _wandb_line_plot(
+        summary['accuracy_per_length'])})
+    wandb_run.finish()
+  return result
+
+
+def _train_and_score(config: config_lib.ExperimentConfig, run_dir: str,
+                     setup: 'TrainingSetup', mesh, progress: bool, log_fn
+                     ) -> RunResult:
+  """Trains every seed, then scores each one's evaluated params."""
+  t = config.training
   start = time.perf_counter()
   trained = training.train_seeds(
       setup.task, setup.phases, config.encoding, setup.curriculum,
@@ -108,9 +128,6 @@ def train_and_evaluate(config: config_lib.ExperimentConfig, run_dir: str, *,
           'training': trained[0].compiled_programs,
           'validation': int(t.validate), 'evaluation': evaluation_programs}},
       label=(lambda seed, step: f'{config.architecture} (step {step})'))
-  if wandb_run is not None:
-    wandb_run.summary.update(_wandb_summary(result))
-    wandb_run.finish()
   return dataclasses.replace(result,
                              steps_per_second=trained[0].steps_per_second)
 
@@ -180,8 +197,10 @@ def evaluate_run(run_dir: str, *, test_length: int | None = None,
     checkpointer.close()
     raise ConfigError(f'{run_dir} has no {"best " if use_best else ""}'
                       'checkpoint to evaluate.')
-  state, extra = checkpointer.restore(like, best=use_best)
-  checkpointer.close()
+  try:
+    step, state, extra = checkpointer.restore(like, best=use_best)
+  finally:
+    checkpointer.close()
   params = sharding.to_host(state.params)
   best = extra if use_best else extra.get('best', {})
   steps = best.get('step') if use_best else [step] * t.num_seeds
@@ -308,20 +327,24 @@ def code_version() -> dict[str, Any]:
 
 
 def _start_wandb(options: WandbOptions | None, config, run_dir):
+  """The wandb run, online or offline as wandb decides (`wandb login`,
+  `WANDB_MODE`); ConfigError, before training, when it cannot start."""
   if options is None or not sharding.is_primary():
     return None
   try:
     import wandb  # pylint: disable=g-import-not-at-top
   except ImportError:
-    # Published sweep commands pass --use_wandb; they still run, logging to
-    # the run folder only.
-    logging.warning('--use_wandb ignored: wandb is not installed (pip install'
-                    ' wandb); metrics are in metrics.jsonl.')
-    return None
-  return wandb.init(project=options.project, group=options.group,
-                    name=options.name or os.path.basename(run_dir),
-                    config=config.to_dict(), dir=run_dir,
-                    mode=os.environ.get('WANDB_MODE', 'offline'))
+    raise ConfigError('--use_wandb needs wandb: pip install wandb.') from None
+  try:
+    return wandb.init(project=options.project, group=options.group,
+                      name=options.name or os.path.basename(run_dir),
+                      config=config.to_dict(), dir=run_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    reason = ' '.join(str(e).split())[:200]
+    raise ConfigError(
+        f'wandb could not start ({type(e).__name__}: {reason}); run `wandb'
+        ' login`, or set WANDB_MODE=offline to log in the run folder.'
+    ) from None
 
 
 def _writers(run_dir: str, tensorboard: bool, wandb_run):
@@ -349,11 +372,29 @@ def _writers(run_dir: str, tensorboard: bool, wandb_run):
 
 
 def _wandb_summary(result: RunResult) -> dict[str, Any]:
+  """What a sweep ranks by (`score`, the mean over seeds for several), the
+  other scores, and accuracy per length as a table."""
+  import wandb  # pylint: disable=g-import-not-at-top
   payload = result.payload
-  if result.summary is None:
-    return {k: payload[k] for k in ('score', 'ood_score', 'solved_up_to')}
-  return {k: payload[k]['mean'] for k in ('score', 'ood_score',
-                                          'solved_up_to')}
+  several = result.summary is not None
+  summary = {key: payload[key]['mean'] if several else payload[key]
+             for key in ('score', 'ood_score', 'solved_up_to')}
+  if several:
+    summary.update({f'{key}_{stat}': payload[key][stat]
+                    for key in ('score', 'ood_score') for stat in ('max', 'std')})
+  seeds = [evaluation['seed'] for evaluation in result.evaluations]
+  table = wandb.Table(columns=['length', 'accuracy', 'seed'], data=[
+      [length + 1, float(accuracy), seed]
+      for seed, accuracy_L in zip(seeds, result.accuracy_per_seed)
+      for length, accuracy in enumerate(accuracy_L)])
+  summary['accuracy_per_length'] = table
+  return summary
+
+
+def _wandb_line_plot(table):
+  import wandb  # pylint: disable=g-import-not-at-top
+  return wandb.plot.line(table, 'length', 'accuracy', stroke='seed',
+                         title='accuracy against length')
 
 
 def _score_seeds(config: config_lib.ExperimentConfig, run_dir: str, model,

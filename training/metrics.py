@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -82,9 +83,17 @@ class JsonlWriter:
     """Drops lines logged after `step` (a resumed run logs them again)."""
     if not os.path.exists(self.path):
       return
+    kept = []
     with open(self.path) as f:
-      kept = [line for line in f
-              if line.strip() and json.loads(line).get('step', 0) <= step]
+      for line in f:
+        try:
+          record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:  # A line cut short by a crash.
+          logging.warning('Dropped an unreadable line of %s: %r', self.path,
+                          line[:80])
+          continue
+        if isinstance(record, dict) and record.get('step', 0) <= step:
+          kept.append(line if line.endswith('\n') else line + '\n')
     directory = os.path.dirname(os.path.abspath(self.path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_')
     with os.fdopen(fd, 'w') as f:

@@ -141,6 +141,14 @@ def from_primary(values: np.ndarray) -> np.ndarray:
   return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(values)))
 
 
+def any_process(flag: bool) -> bool:
+  """Whether `flag` is set on any process (every process gets the same
+  answer, so all of them take the same branch)."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(multihost_utils.process_allgather(np.asarray(flag)).any())
+
+
 def sync(name: str) -> None:
   """Waits until every process gets here (a no-op with one process)."""
   if jax.process_count() > 1:

@@ -323,7 +323,9 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
                           acc=f"{records_R[0]['train_accuracy']:.3f}",
                           refresh=False)
         bar.update(1)
-        stopping = stop.signal_name is not None and not is_last
+        # A signal to any process stops every process at the same step.
+        stopping = sharding.any_process(
+            stop.signal_name is not None) and not is_last
         if checkpointer is not None and (
             done % config.checkpoint_every == 0 or is_last or stopping):
           if not _all_finite(state.params):
@@ -332,7 +334,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
                 ' checkpoint is kept. Try a smaller --lr.')
           save(done)
         if stopping:
-          raise Interrupted(done, stop.signal_name)
+          raise Interrupted(done, stop.signal_name or 'a signal to another'
+                            ' process')
     except KeyboardInterrupt:
       # Outside a step (e.g. while compiling): save the state's own step.
       if checkpointer is not None and _all_finite(state.params):
@@ -363,15 +366,25 @@ def _resume(checkpointer: checkpointing.Checkpointer, state,
   """`(start step, state)`: the newest checkpoint's, with the metric sums
   and the validation tracker it saved, and every metrics log cut back to it
   (the steps after it run again)."""
-  step = checkpointer.latest_step()
-  if step is None:
+  if checkpointer.latest_step() is None:
     return 0, state
-  state, extra = checkpointer.restore(state)
+  step, state, extra = checkpointer.restore(state)
   accumulator.load_json(extra['unlogged'])
   if validate:
     best.load_json(extra['best'])
+    best_extra = None
     if checkpointer.best_step() is not None:
-      best.state = checkpointer.restore(state, best=True)[0]
+      checkpointer.discard_best_after(step)
+      try:
+        _, best.state, best_extra = checkpointer.restore(state, best=True)
+      except checkpointing.CheckpointError:
+        pass
+    validated = any(s is not None for s in extra['best']['step'])
+    if best_extra != extra['best'] and validated:
+      logging.warning('No readable best checkpoint matches step %d; the best'
+                      ' validated state is chosen afresh from the next'
+                      ' validation on.', step)
+      best.reset(len(best.accuracy_R))
   for log in jsonl_R:
     log.truncate_after(step)
   logging.info('Resuming from step %d', step)

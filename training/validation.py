@@ -51,10 +51,14 @@ class BestTracker:
   """
 
   def __init__(self, num_seeds: int, stacked: bool):
+    self._stacked = stacked
+    self.reset(num_seeds)
+
+  def reset(self, num_seeds: int) -> None:
+    """Forgets every best: the next validation of each seed is its best."""
     self.accuracy_R: list[float | None] = [None] * num_seeds
     self.step_R: list[int | None] = [None] * num_seeds
     self.state: Any = None
-    self._stacked = stacked
 
   def update(self, accuracy_R: list[float], step: int, state) -> np.ndarray:
     """Records validation accuracies at `step`; returns which seeds improved

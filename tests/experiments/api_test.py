@@ -3,10 +3,12 @@ this file alone (one registry call each) train and evaluate end to end."""
 
 import collections
 import dataclasses
+import glob
 import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 from absl import flags
 from absl.testing import absltest
@@ -172,6 +174,61 @@ class ToyRegistrationTest(absltest.TestCase):
       json.dump({'flags': {}, 'seed': 0}, f)  # An earlier version's.
     with self.assertRaisesRegex(config_lib.ConfigError, 'another version'):
       run.train_and_evaluate(config, run_dir, progress=False)
+
+
+class WandbOfflineTest(absltest.TestCase):
+
+  def test_the_summary_holds_the_scores_a_sweep_ranks_by(self):
+    import wandb  # pylint: disable=g-import-not-at-top
+    run_dir = os.path.join(run_folder.tempdir(self), 'toy')
+    summaries = []
+    real_init = wandb.init
+
+    def init(**kwargs):  # The real run, whose summary is read at finish.
+      wandb_run = real_init(**kwargs)
+      real_finish = wandb_run.finish
+
+      def finish(**finish_kwargs):
+        summaries.append(dict(wandb_run.summary))
+        real_finish(**finish_kwargs)
+      wandb_run.finish = finish
+      return wandb_run
+
+    self.enter_context(mock.patch.dict(os.environ, {'WANDB_MODE': 'offline',
+                                                    'WANDB_SILENT': 'true'}))
+    self.enter_context(mock.patch.object(wandb, 'init', init))
+    result = run.train_and_evaluate(
+        _toy_config(), run_dir, progress=False,
+        wandb=run.WandbOptions(project='toy'))
+    self.assertLen(summaries, 1)
+    summary = summaries[0]
+    for key in ('score', 'ood_score', 'solved_up_to'):
+      self.assertEqual(summary[key], result.evaluations[0][key], key)
+    self.assertEqual(summary['score'], 1.0)
+    self.assertIn('train_loss', summary)  # Training metrics were logged too.
+    # The per-length table is saved with the offline run.
+    tables = glob.glob(os.path.join(run_dir, 'wandb', 'offline-run-*', 'files',
+                                    'media', 'table',
+                                    'accuracy_per_length_summary_*.json'))
+    self.assertLen(tables, 1)
+    with open(tables[0]) as f:
+      table = json.load(f)
+    self.assertEqual(table['columns'], ['length', 'accuracy', 'seed'])
+    self.assertEqual([row[0] for row in table['data']], list(range(1, 21)))
+
+  def test_a_wandb_that_cannot_start_fails_before_training(self):
+    import wandb  # pylint: disable=g-import-not-at-top
+    run_dir = os.path.join(run_folder.tempdir(self), 'toy')
+
+    def init(**kwargs):
+      raise wandb.errors.UsageError('api_key not configured (no-tty)')
+
+    self.enter_context(mock.patch.object(wandb, 'init', init))
+    with self.assertRaisesRegex(config_lib.ConfigError,
+                                'wandb could not start.*WANDB_MODE=offline'):
+      run.train_and_evaluate(_toy_config(), run_dir, progress=False,
+                             wandb=run.WandbOptions())
+    self.assertFalse(os.path.exists(os.path.join(run_dir, 'metrics.jsonl')))
 
 
 class ConfigJsonTest(parameterized.TestCase):

@@ -1,11 +1,14 @@
 """Two processes on localhost train one run together (jax.distributed)."""
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from absl.testing import absltest
 import numpy as np
@@ -47,10 +50,10 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
   return proc.returncode, stdout, stderr
 
 
-
-
-
-
+def _two_processes(*args: str) -> list[subprocess.Popen]:
+  address = f'localhost:{_free_port()}'
+  return [_start(*args, '--coordinator_address', address, '--num_processes',
+                 '2', '--process_id', str(i)) for i in range(2)]
 
 
 class TwoProcessTest(absltest.TestCase):
@@ -59,11 +62,8 @@ class TwoProcessTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.shared_dir, cls.single_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
-    address = f'localhost:{_free_port()}'
-    procs = [_start(*_TINY, '--out_dir', cls.shared_dir,
-                    '--coordinator_address', address, '--num_processes', '2',
-                    '--process_id', str(i)) for i in range(2)]
-    cls.processes = [_finish(p) for p in procs]
+    cls.processes = [_finish(p) for p in _two_processes(
+        *_TINY, '--out_dir', cls.shared_dir)]
     cls.single = _finish(_start(*_TINY, '--out_dir', cls.single_dir))
 
   @classmethod
@@ -113,6 +113,37 @@ class TwoProcessTest(absltest.TestCase):
     self.assertNotIn('Run folder:', second_log)
     self.assertEqual(sorted(os.listdir(self.shared_run)),
                      sorted(os.listdir(self.single_run)))
+
+
+class TwoProcessStopTest(absltest.TestCase):
+
+  def test_sigterm_to_one_process_stops_both_at_one_checkpoint(self):
+    out_dir = run_folder.tempdir(self)
+    procs = _two_processes(*_TINY, '--train_steps', '5000',
+                           '--checkpoint_every', '5000', '--out_dir', out_dir)
+    deadline = time.time() + 240
+    metrics = None
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+      runs = os.listdir(out_dir)
+      if runs and os.path.exists(os.path.join(out_dir, runs[0],
+                                              'metrics.jsonl')):
+        metrics = os.path.join(out_dir, runs[0], 'metrics.jsonl')
+        break
+      time.sleep(0.5)
+    self.assertIsNotNone(metrics, 'training never started')
+    procs[1].send_signal(signal.SIGTERM)  # Only the second process.
+    results = [_finish(p) for p in procs]
+    steps = []
+    for code, _, stderr in results:
+      self.assertNotEqual(code, 0, msg=stderr[-3000:])
+      self.assertNotIn('Traceback', stderr)
+      (line,) = [l for l in stderr.splitlines() if l.startswith('error:')]
+      self.assertIn('rerun the same command to resume', line)
+      steps.append(int(re.search(r'at step (\d+)', line).group(1)))
+    self.assertEqual(steps[0], steps[1])  # The same step on both.
+    self.assertLess(steps[0], 5000)
+    self.assertEqual(sorted(os.listdir(os.path.join(
+        os.path.dirname(metrics), 'checkpoints', 'latest'))), [str(steps[0])])
 
 
 if __name__ == '__main__':

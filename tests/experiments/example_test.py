@@ -1,8 +1,8 @@
 """End-to-end tests of the training CLI, experiments/example.py."""
 
 import contextlib
-import importlib.util
 import io
+import json
 import os
 import shutil
 import signal
@@ -40,10 +40,6 @@ _README_STAIRCASE = (
     '--second_training_steps=20', '--fix_staircase_size_forward=2',
     '--num_recurrent_calls=2', '--group_size=2', '--sequence_length', '6',
     '--test_length', '12')
-# Sweep files pass --use_wandb; without wandb installed the run goes on with
-# a warning (with it, wandb would log, which tests avoid).
-_HAS_WANDB = importlib.util.find_spec('wandb') is not None
-_WANDB = () if _HAS_WANDB else ('--use_wandb',)
 # Our cadence flags: 21 steps, checkpoints at 7, 14, 21 (the last two kept),
 # log lines at 7, 14, 21, validations at 10, 20, 21.
 _CADENCE = ('--log_frequency', '7', '--checkpoint_every', '7',
@@ -110,7 +106,7 @@ class StaircaseRunTest(CliTestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.out_dir = tempfile.mkdtemp()
-    cls.args = (*_README_STAIRCASE, *_WANDB, *_CADENCE, '--out_dir',
+    cls.args = (*_README_STAIRCASE, *_CADENCE, '--out_dir',
                 cls.out_dir)
     cls.proc = _run_cli(*cls.args)
     cls.run_dir = None
@@ -167,14 +163,6 @@ class StaircaseRunTest(CliTestCase):
         os.listdir(os.path.join(self.reference, 'checkpoints', 'best')))
     self.assertIn(f'Run folder: {self.run_dir}', self.proc.stderr)
     self.assertIn('score', self.proc.stdout)
-
-  def test_use_wandb_without_wandb_only_warns(self):
-    if _HAS_WANDB:
-      self.skipTest('wandb is installed.')
-    warnings = [line for line in self.proc.stderr.splitlines()
-                if 'wandb' in line]
-    self.assertLen(warnings, 1, msg=self.proc.stderr)
-    self.assertStartsWith(warnings[0], 'warning: --use_wandb ignored')
 
   def test_config_json_is_the_experiment_config_with_the_drawn_seed(self):
     saved = run_folder.load_json(os.path.join(self.reference, 'config.json'))
@@ -270,6 +258,41 @@ class StaircaseRunTest(CliTestCase):
     self.assertEqual(
         run_folder.load_json(os.path.join(self.run_dir, 'config.json')),
         run_folder.load_json(os.path.join(self.reference, 'config.json')))
+
+  def _unfinished_copy(self) -> tuple[str, str]:
+    """(out_dir, run_dir): a copy of the reference run with its final
+    results removed, as a kill during evaluation leaves it."""
+    out_dir = run_folder.tempdir(self)
+    run_dir = os.path.join(out_dir, os.path.basename(self.run_dir))
+    shutil.copytree(self.reference, run_dir)
+    for name in ('eval.json', 'accuracy_vs_length.png'):
+      os.remove(os.path.join(run_dir, name))
+    return out_dir, run_dir
+
+  def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(self):
+    out_dir, run_dir = self._unfinished_copy()
+    run_folder.damage(os.path.join(run_dir, 'checkpoints', 'latest', '21'))
+    proc = _run_cli(*self.args[:-1], out_dir)
+    self.assert_ok(proc)
+    self.assertIn('latest checkpoint at step 21 is unreadable', proc.stderr)
+    self.assertIn('Resuming from step 14', proc.stderr)
+    resumed = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
+    reference = run_folder.load_json(os.path.join(self.reference, 'eval.json'))
+    self.assertEqual(_without_timing(resumed), _without_timing(reference))
+
+  def test_no_readable_checkpoint_is_one_error_line(self):
+    out_dir, run_dir = self._unfinished_copy()
+    for step in ('14', '21'):
+      run_folder.damage(os.path.join(run_dir, 'checkpoints', 'latest', step))
+    proc = _run_cli(*self.args[:-1], out_dir)
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertNotIn('Traceback', proc.stderr)
+    errors = [line for line in proc.stderr.splitlines()
+              if line.startswith('error:')]
+    self.assertLen(errors, 1, msg=proc.stderr)
+    self.assertIn('no readable latest checkpoint', errors[0])
+    self.assertIn('--overwrite', errors[0])
+    self.assertEqual(proc.stderr.strip().splitlines()[-1], errors[0])
 
   def test_the_recorded_seed_reproduces_the_run(self):
     seed = run_folder.load_json(os.path.join(
@@ -504,6 +527,8 @@ class BadFlagTest(CliTestCase):
         '--second_training_steps', '5', '--num_layers', '5',
         '--group_size', '2'), 'num_layers'),
       ('unknown_preset', ('--preset', 'unknown'), '--preset'),
+      ('test_length_without_a_scored_length', ('--test_length', '5'),
+       '--test_length'),
       ('prefix_protocol_with_eos', ('--include_eos', '1', '--eval_protocol',
                                     'prefix'), '--eval_protocol'),
   )
@@ -512,6 +537,24 @@ class BadFlagTest(CliTestCase):
     code, stderr = self.run_in_process(self._BASE + args, out_dir)
     self.assert_clean_error(code, stderr, names)
     self.assertEmpty(os.listdir(out_dir))
+
+  def test_an_out_dir_that_cannot_be_created_is_one_line(self):
+    blocker = os.path.join(run_folder.tempdir(self), 'a_file')
+    with open(blocker, 'w') as f:
+      f.write('not a folder')
+    code, stderr = self.run_in_process(self._BASE, os.path.join(blocker, 'out'))
+    self.assert_clean_error(code, stderr, '--out_dir')
+
+  def test_a_run_folder_of_another_code_version_is_one_line(self):
+    out_dir = run_folder.tempdir(self)
+    args = self._BASE + ('--run_name', 'old')
+    os.makedirs(os.path.join(out_dir, 'old'))
+    with open(os.path.join(out_dir, 'old', 'config.json'), 'w') as f:
+      json.dump({'schema': 1, 'flags': {}}, f)
+    code, stderr = self.run_in_process(args, out_dir)
+    self.assert_clean_error(code, stderr, 'another version')
+    self.assertEqual(os.listdir(os.path.join(out_dir, 'old')),
+                     ['config.json'])
 
   def test_bad_flags_exit_cleanly_from_the_command_line(self):
     out_dir = run_folder.tempdir(self)

@@ -30,3 +30,13 @@ def load_json(path: str):
 def metrics(run_dir: str) -> list[dict[str, object]]:
   with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
     return [json.loads(line) for line in f if line.strip()]
+
+
+def damage(step_dir: str) -> None:
+  """Cuts every file of a checkpoint folder to half its size, as a partial
+  copy or a full disk leaves it."""
+  sizes = {os.path.join(root, name): os.path.getsize(os.path.join(root, name))
+           for root, _, names in os.walk(step_dir) for name in names}
+  assert sizes, step_dir
+  for path, size in sizes.items():
+    os.truncate(path, size // 2)

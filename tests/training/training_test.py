@@ -92,6 +92,17 @@ def _tempdir(test: absltest.TestCase) -> str:
   return path
 
 
+def _damage(step_dir: str) -> None:
+  """Overwrites every file of a checkpoint folder with junk, as bit rot or a
+  partial copy would."""
+  files = [os.path.join(root, name) for root, _, names in os.walk(step_dir)
+           for name in names]
+  assert files, step_dir
+  for path in files:
+    with open(path, 'wb') as f:
+      f.write(b'\x00junk')
+
+
 def _read_metrics(run_dir: str) -> list[dict[str, object]]:
   path = os.path.join(run_dir, 'metrics.jsonl')
   if not os.path.exists(path):
@@ -212,6 +223,28 @@ class ResumeTest(parameterized.TestCase):
     self.assertIn('Resuming from step 14', printed)
     self.assert_same_as_run_a(result, run_dir)
 
+  def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(self):
+    run_dir = _tempdir(self)
+    with self.assertRaises(RuntimeError):
+      _train(self.models, run_dir, log_fn=_raise_at(18, RuntimeError()))
+    _damage(os.path.join(run_dir, 'checkpoints', 'latest', '14'))
+    result, printed = _train(self.models, run_dir)
+    self.assertIn('latest checkpoint at step 14 is unreadable', printed)
+    self.assertIn('Resuming from step 7', printed)
+    self.assertTrue(os.path.isdir(
+        os.path.join(run_dir, 'checkpoints', 'damaged_latest_14')))
+    self.assert_same_as_run_a(result, run_dir)
+
+  def test_no_readable_checkpoint_is_one_clear_error(self):
+    run_dir = _tempdir(self)
+    with self.assertRaises(RuntimeError):
+      _train(self.models, run_dir, log_fn=_raise_at(18, RuntimeError()))
+    for step in ('7', '14'):
+      _damage(os.path.join(run_dir, 'checkpoints', 'latest', step))
+    with self.assertRaisesRegex(checkpointing.CheckpointError,
+                                r'no readable latest checkpoint.*--overwrite'):
+      _train(self.models, run_dir)
+
   def test_ctrl_c_saves_and_resumes_across_the_mode_switch(self):
     run_dir = _tempdir(self)
     with self.assertRaises(KeyboardInterrupt):
@@ -247,7 +280,7 @@ class ResumeTest(parameterized.TestCase):
     checkpointer = checkpointing.Checkpointer(
         os.path.join(self.run_a, 'checkpoints'))
     self.assertEqual(checkpointer.best_step(), best['step'])
-    restored, _ = checkpointer.restore(self.result_a.state, best=True)
+    _, restored, _ = checkpointer.restore(self.result_a.state, best=True)
     checkpointer.close()
     self.assertEqual(int(restored.step), best['step'])
     chex.assert_trees_all_equal(restored.params, self.result_a.eval_params)
@@ -441,7 +474,7 @@ class DivergenceTest(parameterized.TestCase):
     self.assertEqual(checkpointer.latest_step(), last_good_step)
     like = train_step.init_state(
         model, optimizers.make_optimizer(1e-2, 0.0, 0.1), jax.random.key(0))
-    restored, _ = checkpointer.restore(like)
+    _, restored, _ = checkpointer.restore(like)
     checkpointer.close()
     self.assertEqual(int(restored.step), last_good_step)
     for leaf in jax.tree.leaves(restored):
