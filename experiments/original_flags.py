@@ -212,8 +212,24 @@ def flag_values(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 else {})
   preset.update(overrides or {})
   names = {fl.name for fl in FLAGS.get_key_flags_for_module(__name__)}
+  unknown = sorted(set(preset) - names)
+  if unknown:
+    raise config_lib.ConfigError(
+        f'--preset={FLAGS.preset} sets unknown flags {unknown}.')
   return {name: (FLAGS[name].value if FLAGS[name].present or name not in preset
-                 else preset[name]) for name in sorted(names)}
+                 else _parsed(name, preset[name])) for name in sorted(names)}
+
+
+def _parsed(name: str, value: Any) -> Any:
+  """A preset's value; text (as a sweep file gives it) is read by the
+  flag's own parser, as on the command line."""
+  if not isinstance(value, str):
+    return value
+  try:
+    return FLAGS[name].parser.parse(value)
+  except ValueError as e:
+    raise config_lib.ConfigError(
+        f'--preset={FLAGS.preset} gives --{name}={value}: {e}') from None
 
 
 def to_config(values: Mapping[str, Any]) -> config_lib.ExperimentConfig:

@@ -17,6 +17,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import yaml
 
 from experiments import benchmark
 from experiments import config as config_lib
@@ -257,6 +258,40 @@ class ConfigJsonTest(parameterized.TestCase):
     again = config_lib.ExperimentConfig.from_json(text)
     self.assertEqual(again, config)
     self.assertEqual(again.to_json(), text)
+
+  def test_every_published_preset_equals_its_sweep_file(self):
+    files = presets.published_files()
+    self.assertLen(files, 36)  # 4 tasks x (4 staircase + 4 brt + 1).
+    for name, path in files.items():
+      # The command wandb would run: the file's items, then --name=value.
+      with open(path) as f:
+        raw = yaml.safe_load(f)
+      argv = [str(item) for item in raw['command']
+              if not str(item).startswith('${')]
+      for flag, spec in raw['parameters'].items():
+        value = spec['value'] if 'value' in spec else spec['values'][0]
+        argv.append(f'--{flag}={value}')
+      FLAGS.unparse_flags()
+      FLAGS(['example.py', *argv])
+      from_command = original_flags.flag_values()
+      FLAGS.unparse_flags()
+      FLAGS(['example.py', f'--preset={name}'])
+      from_preset = original_flags.flag_values()
+      for flag in ('preset', 'use_wandb', 'wandb_project', 'wandb_group'):
+        del from_command[flag], from_preset[flag]
+      self.assertEqual(from_preset, from_command, name)
+
+  def test_the_yaml_quirks_of_the_sweep_files(self):
+    # `1e-2` is text in YAML 1.1 and `20_000` an integer; both reach the
+    # flags as the numbers meant.
+    config = self.config_of('--preset=staircase_parity_check_c2')
+    self.assertEqual(config.training.weight_decay, 0.01)
+    self.assertEqual(config.training.learning_rate, 0.0003551589862157637)
+    self.assertEqual(config.training.phases[-1].steps, 20_001)
+    self.assertEqual(config.model.dropout, 0.1)
+    brt = self.config_of('--preset=brt_parity_check_c2')
+    self.assertEqual(brt.training.phases[-1].steps, 100_001)  # "100_000".
+    self.assertEqual((brt.model.d_model, brt.model.chunk_size), (512, 2))
 
   def test_a_file_round_trips_and_damage_is_one_clear_error(self):
     config = self.config_of('--preset=cpu_demo_brt', '--brt_norm=rmsnorm',
