@@ -104,6 +104,8 @@ class TrainingConfig:
   log_every: int = 100  # --log_frequency
   checkpoint_every: int = 1000  # --checkpoint_every
   bucket_width: int = 10  # --bucket_width
+  early_stopping_accuracy: float | None = None  # --early_stopping_accuracy
+  early_stopping_patience: int = 1  # --early_stopping_patience
 
   @property
   def total_steps(self) -> int:
@@ -205,6 +207,16 @@ class ExperimentConfig:
           '--validation_length must be in [1, --sequence_length='
           f'{t.curriculum.max_length}] (validation never uses lengths beyond'
           ' the training range).')
+    if t.early_stopping_accuracy is not None:
+      if not t.validate:
+        raise ConfigError('--early_stopping_accuracy needs --validate (it'
+                          ' stops on validation accuracy).')
+      if not 0 < t.early_stopping_accuracy <= 1:
+        raise ConfigError('--early_stopping_accuracy must be in (0, 1], got'
+                          f' {t.early_stopping_accuracy}.')
+    if t.early_stopping_patience < 1:
+      raise ConfigError('--early_stopping_patience must be >= 1, got'
+                        f' {t.early_stopping_patience}.')
     t.curriculum.build()
     if e.test_length < t.curriculum.max_length + 2:
       raise ConfigError(

@@ -154,6 +154,14 @@ flags.DEFINE_integer(
     'Training lengths are padded up to multiples of this (rounded to the'
     ' chunk or block width): one compiled program per bucket. Smaller means'
     ' less padding and more programs.', **_POSITIVE)
+flags.DEFINE_float(
+    'early_stopping_accuracy', None, 'Stop training once validation accuracy'
+    ' (every seed\'s) is at least this for --early_stopping_patience'
+    ' validations in a row; needs --validate. Off by default, as in the'
+    ' original.', lower_bound=0, upper_bound=1)
+flags.DEFINE_integer('early_stopping_patience', 1,
+                     'Validations in a row for --early_stopping_accuracy.',
+                     **_POSITIVE)
 flags.DEFINE_integer(
     'num_seeds', 1, 'Runs of this configuration trained together in one'
     ' program: seeds --seed, --seed+1, ..., each as it would train alone.',
@@ -277,7 +285,9 @@ def to_config(values: Mapping[str, Any]) -> config_lib.ExperimentConfig:
       validate=v['validate'], validation_length=v['validation_length'],
       validate_every=v['validate_every'], log_every=v['log_frequency'],
       checkpoint_every=v['checkpoint_every'],
-      bucket_width=v['bucket_width'])
+      bucket_width=v['bucket_width'],
+      early_stopping_accuracy=v['early_stopping_accuracy'],
+      early_stopping_patience=v['early_stopping_patience'])
   config = config_lib.ExperimentConfig(
       task=task_config, architecture=v['architecture'], model=model,
       training=training, encoding=encoding,

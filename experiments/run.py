@@ -161,6 +161,8 @@ def training_setup(config: config_lib.ExperimentConfig) -> TrainingSetup:
           validation_length=config.validation_length,
           validate_every=t.validate_every, log_every=t.log_every,
           checkpoint_every=t.checkpoint_every, bucket_width=t.bucket_width,
+          early_stopping_accuracy=t.early_stopping_accuracy,
+          early_stopping_patience=t.early_stopping_patience,
           length_multiple=math.lcm(*(model.length_multiple
                                      for _, model in phase_models))))
 

@@ -70,6 +70,10 @@ class TrainConfig:
   checkpoint_every: int = 1000  # --checkpoint_every
   bucket_width: int = 10  # Training lengths padded to multiples of this.
   length_multiple: int = 1  # Buckets rounded to this (the staircase chunk).
+  # Stop once every seed's validation accuracy is at least this for
+  # `early_stopping_patience` validations in a row (None: never).
+  early_stopping_accuracy: float | None = None
+  early_stopping_patience: int = 1
 
   def __post_init__(self):
     for name in ('num_seeds', 'batch_size', 'validate_every', 'log_every',
@@ -223,6 +227,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   state = initial_state(phases[0].model, optimizer, seeds, layout)
   accumulator = metrics_lib.Accumulator(R)
   best = validation.BestTracker(R, layout.stacked)
+  early = validation.EarlyStopping(R, config.early_stopping_accuracy,
+                                  config.early_stopping_patience)
   checkpointer, jsonl_R, start_step = None, [], 0
   if run_dir is not None:
     checkpointer = checkpointing.Checkpointer(f'{run_dir}/checkpoints')
@@ -230,7 +236,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
       jsonl_R = [metrics_lib.JsonlWriter(f'{seed_dir}/metrics.jsonl')
                  for seed_dir in results.seed_dirs(run_dir, seeds)]
     start_step, state = _resume(checkpointer, state, accumulator, best,
-                                jsonl_R, config.validate)
+                                early, jsonl_R, config.validate)
   buckets = length_buckets.make_buckets(
       curriculum.max_length, config.bucket_width, config.length_multiple)
   phase_ends = np.cumsum([phase.steps for phase in phases])
@@ -253,7 +259,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
 
   def save(step: int) -> None:
     checkpointer.save(state, step, extra={'unlogged': accumulator.to_json(),
-                                          'best': best.to_json()})
+                                          'best': best.to_json(),
+                                          'early_stopping': early.to_json()})
 
   bar = tqdm.tqdm(total=total, initial=start_step,
                   disable=not (progress and primary), unit='step',
@@ -262,7 +269,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   run_start, steps_run = time.perf_counter(), 0
   with _StopSignals() as stop:
     try:
-      for step in range(start_step, total):
+      for step in range(start_step, start_step if early.stopped else total):
         if (step - start_step) % _LENGTH_BLOCK == 0:
           block = np.arange(step, min(step + _LENGTH_BLOCK, total))
           lengths_KR = np.asarray(sample_lengths(jnp.asarray(block,
@@ -282,6 +289,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
         done = step + 1
         is_last = done == total
         records_R: list[dict[str, Any] | None] = [None] * R
+        stop_early = False
         if done % config.log_every == 0 or is_last:
           elapsed = time.perf_counter() - interval_start
           records_R = [{'step': done, **means,
@@ -302,6 +310,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
               config.validation_length, config.batch_size, seed)
                         for r, seed in enumerate(seeds)]
           improved_R = best.update(accuracy_R, done, state)
+          if early.update(accuracy_R) and not is_last:
+            stop_early = True
           for r in range(R):
             records_R[r] = {**(records_R[r] or {'step': done}),
                             'validation_accuracy': accuracy_R[r]}
@@ -310,6 +320,17 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
           if improved_R.any() and checkpointer is not None:
             checkpointer.save(best.state, done, best=True,
                               extra=best.to_json())
+        if stop_early:  # The last line: this interval's means too.
+          means_R = (accumulator.means() if 'train_loss' not in
+                     (records_R[0] or {}) else [{}] * R)
+          records_R = [{**(record or {'step': done}), **means,
+                        'mode': phase.name, 'early_stop': True}
+                       for record, means in zip(records_R, means_R)]
+          accumulator.reset()
+          logging.info('Early stopping at step %d: validation accuracy >= %g'
+                       ' for %d validations in a row.', done,
+                       config.early_stopping_accuracy,
+                       config.early_stopping_patience)
         for seed, record, log in itertools.zip_longest(seeds, records_R,
                                                        jsonl_R):
           if record is None:
@@ -327,7 +348,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
         stopping = sharding.any_process(
             stop.signal_name is not None) and not is_last
         if checkpointer is not None and (
-            done % config.checkpoint_every == 0 or is_last or stopping):
+            done % config.checkpoint_every == 0 or is_last or stopping
+            or stop_early):
           if not _all_finite(state.params):
             raise TrainingDiverged(
                 f'Non-finite parameters at step {done}; the last good'
@@ -336,6 +358,8 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
         if stopping:
           raise Interrupted(done, stop.signal_name or 'a signal to another'
                             ' process')
+        if stop_early:
+          break
     except KeyboardInterrupt:
       # Outside a step (e.g. while compiling): save the state's own step.
       if checkpointer is not None and _all_finite(state.params):
@@ -362,6 +386,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
 def _resume(checkpointer: checkpointing.Checkpointer, state,
             accumulator: metrics_lib.Accumulator,
             best: validation.BestTracker,
+            early: validation.EarlyStopping,
             jsonl_R: Sequence[metrics_lib.JsonlWriter], validate: bool):
   """`(start step, state)`: the newest checkpoint's, with the metric sums
   and the validation tracker it saved, and every metrics log cut back to it
@@ -370,6 +395,7 @@ def _resume(checkpointer: checkpointing.Checkpointer, state,
     return 0, state
   step, state, extra = checkpointer.restore(state)
   accumulator.load_json(extra['unlogged'])
+  early.load_json(extra.get('early_stopping', {}))
   if validate:
     best.load_json(extra['best'])
     best_extra = None

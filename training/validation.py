@@ -79,3 +79,30 @@ class BestTracker:
   def load_json(self, saved: dict[str, list]) -> None:
     self.accuracy_R = list(saved['accuracy'])
     self.step_R = list(saved['step'])
+
+
+class EarlyStopping:
+  """Stops training once every seed's validation accuracy has been at least
+  `accuracy` for `patience` validations in a row (off when `accuracy` is
+  None, the original's behaviour). Its state goes into checkpoints."""
+
+  def __init__(self, num_seeds: int, accuracy: float | None, patience: int):
+    self.accuracy, self.patience = accuracy, patience
+    self.streak_R = [0] * num_seeds
+    self.stopped = False
+
+  def update(self, accuracy_R: list[float]) -> bool:
+    """Records one validation; True when training should stop now."""
+    if self.accuracy is None:
+      return False
+    self.streak_R = [streak + 1 if a >= self.accuracy else 0
+                     for streak, a in zip(self.streak_R, accuracy_R)]
+    self.stopped = min(self.streak_R) >= self.patience
+    return self.stopped
+
+  def to_json(self) -> dict[str, Any]:
+    return {'streak': list(self.streak_R), 'stopped': self.stopped}
+
+  def load_json(self, saved: dict[str, Any]) -> None:
+    self.streak_R = list(saved.get('streak', self.streak_R))
+    self.stopped = bool(saved.get('stopped', False))

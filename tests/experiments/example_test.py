@@ -527,6 +527,8 @@ class BadFlagTest(CliTestCase):
         '--second_training_steps', '5', '--num_layers', '5',
         '--group_size', '2'), 'num_layers'),
       ('unknown_preset', ('--preset', 'unknown'), '--preset'),
+      ('early_stopping_without_validation',
+       ('--early_stopping_accuracy', '0.9'), '--validate'),
       ('test_length_without_a_scored_length', ('--test_length', '5'),
        '--test_length'),
       ('prefix_protocol_with_eos', ('--include_eos', '1', '--eval_protocol',

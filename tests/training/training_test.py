@@ -29,6 +29,7 @@ from training import optimizers
 from training import range_evaluation
 from training import train_step
 from training import training
+from training import validation
 
 # No silent broadcasting in tests.
 jax.config.update('jax_numpy_rank_promotion', 'raise')
@@ -450,6 +451,43 @@ def _nan_on_length_two() -> pure.PureModel:
     return logits_BLO * poison_B[:, None, None]
 
   return pure.PureModel(init, apply)
+
+
+class EarlyStoppingTest(absltest.TestCase):
+
+  def test_the_streak_counts_validations_in_a_row_for_every_seed(self):
+    early = validation.EarlyStopping(2, accuracy=0.9, patience=2)
+    self.assertFalse(early.update([0.95, 0.95]))
+    self.assertFalse(early.update([0.95, 0.5]))  # Seed 2 breaks the streak.
+    self.assertFalse(early.update([0.95, 0.95]))
+    self.assertTrue(early.update([0.91, 0.9]))
+    self.assertEqual(early.to_json(), {'streak': [4, 2], 'stopped': True})
+    never = validation.EarlyStopping(1, accuracy=None, patience=1)
+    self.assertFalse(never.update([1.0]))
+
+  def test_a_met_threshold_stops_checkpoints_and_stays_stopped(self):
+    run_dir = _tempdir(self)
+    config = dataclasses.replace(_CONFIG, early_stopping_accuracy=1e-9,
+                                 early_stopping_patience=2)
+    result, printed = _train(_staircase_phases(), run_dir, config=config)
+    self.assertIn('Early stopping at step 10', printed)
+    records = _read_metrics(run_dir)
+    self.assertEqual(records[-1]['step'], 10)
+    self.assertTrue(records[-1]['early_stop'])
+    self.assertIn('train_loss', records[-1])  # Steps 10's interval, logged.
+    self.assertLessEqual(result.eval_step, 10)
+    self.assertEqual(int(result.state.step), 10)
+    checkpointer = checkpointing.Checkpointer(os.path.join(run_dir,
+                                                           'checkpoints'))
+    self.assertEqual(checkpointer.latest_step(), 10)
+    checkpointer.close()
+    again, _ = _train(_staircase_phases(), run_dir, config=config)
+    self.assertEqual(int(again.state.step), 10)  # The rerun trains no more.
+    self.assertEqual(_read_metrics(run_dir), records)
+    # A threshold never met trains every step.
+    unmet = dataclasses.replace(config, early_stopping_accuracy=1.01)
+    full, _ = _train(_staircase_phases(), None, config=unmet)
+    self.assertEqual(int(full.state.step), _TOTAL_STEPS)
 
 
 class DivergenceTest(parameterized.TestCase):

@@ -1,0 +1,100 @@
+"""CLI: run the paper's grid (architectures x tasks) at a budget; write its table and figures.
+
+  python experiments/reproduce.py --budget=cpu --tasks=parity_check \
+    --num_seeds=3 --out_dir=out/reproduce_cpu
+
+Each cell is one run folder `<out_dir>/<task>/<architecture>/` trained by
+`run.train_and_evaluate` with `--num_seeds` vmapped seeds; a rerun skips
+finished cells and resumes an interrupted one. After every cell the table
+(`results.md`, `results.csv`) and the figures (`accuracy_vs_length_<task>.png`,
+`chunk_tradeoff.png`) are rewritten from every finished cell.
+`experiments/grid.py` defines the architectures and the budgets.
+"""
+
+# Before anything runs JAX: CPU compiler settings (see the module).
+from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-import-order
+
+import os
+import time
+from collections.abc import Sequence
+
+import jax
+from absl import flags
+from absl import logging
+
+from experiments import cli
+from experiments import config as config_lib
+from experiments import grid
+from experiments import original_flags
+from experiments import presets
+from experiments import run
+
+FLAGS = flags.FLAGS
+_BUDGET = flags.DEFINE_enum('budget', 'cpu', list(grid.BUDGETS),
+                            'smoke, cpu or full (see experiments/grid.py).')
+_TASKS = flags.DEFINE_list('tasks', list(grid.TASKS), 'Tasks of the grid.')
+_ARCHITECTURES = flags.DEFINE_list(
+    'architectures', list(grid.ARCHITECTURES),
+    f'Architectures of the grid, among {", ".join(grid.ARCHITECTURES)}.')
+_PROGRESS = flags.DEFINE_bool('progress', False, 'Show progress bars.')
+
+
+def _checked(names: Sequence[str], known: Sequence[str], flag: str) -> None:
+  unknown = [n for n in names if n not in known]
+  if unknown or not names:
+    raise config_lib.ConfigError(
+        f'--{flag}: {unknown or "none given"}; choose among {list(known)}.')
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  _checked(_TASKS.value, grid.TASKS, 'tasks')
+  _checked(_ARCHITECTURES.value, grid.ARCHITECTURES, 'architectures')
+  budget = _BUDGET.value
+  num_seeds = (FLAGS.num_seeds if FLAGS['num_seeds'].present
+               else grid.DEFAULT_SEEDS[budget])
+  seed = FLAGS.seed if FLAGS.seed is not None else 0
+  out_dir = FLAGS.out_dir
+  published = {name: presets.from_sweep_file(path)
+               for name, path in presets.published_files().items()}
+  cells = grid.cells(_TASKS.value, _ARCHITECTURES.value, budget, published)
+  configs = []  # Every cell checked before any training.
+  for cell in cells:
+    try:
+      configs.append(original_flags.to_config(original_flags.flag_values(
+          {**cell.overrides, 'num_seeds': num_seeds, 'seed': seed})))
+    except config_lib.ConfigError as e:
+      raise config_lib.ConfigError(f'{cell.name}: {e}') from None
+  found = {}
+  caption = (f'Budget `{budget}`, {num_seeds} seed(s) from seed {seed};'
+             ' score: mean accuracy over lengths 42..test length;'
+             ' solved: ood_score >= 0.99.')
+  for index, (cell, config) in enumerate(zip(cells, configs), 1):
+    run_dir = os.path.join(out_dir, cell.task, cell.architecture)
+    finished = grid.read_run(run_dir, num_seeds)
+    if finished is None:
+      logging.info('Cell %d of %d: %s', index, len(cells), cell.name)
+      start = time.perf_counter()
+      run.train_and_evaluate(config, run_dir, progress=_PROGRESS.value)
+      logging.info('Cell %s took %.0f s.', cell.name,
+                   time.perf_counter() - start)
+      finished = grid.read_run(run_dir, num_seeds)
+    else:
+      logging.info('Cell %d of %d: %s finished before, skipped.', index,
+                   len(cells), cell.name)
+    found[cell.name] = finished
+    if jax.process_index() == 0:
+      _write(out_dir, found, caption)
+  if jax.process_index() == 0:
+    with open(os.path.join(out_dir, 'results.md')) as f:
+      print(f.read(), end='')
+
+
+def _write(out_dir: str, found, caption: str) -> None:
+  grid.write_table(out_dir, grid.table_rows(found), caption)
+  grid.plot_tasks(out_dir, found)
+  grid.plot_chunk_tradeoff(out_dir, found)
+
+
+if __name__ == '__main__':
+  cli.run(main)
