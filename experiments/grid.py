@@ -122,8 +122,12 @@ def read_run(run_dir: str, num_seeds: int) -> dict[str, Any] | None:
   seed_dir = (run_dir if num_seeds == 1
               else os.path.join(run_dir, f'seed_{payload["seeds"][0]}'))
   with open(os.path.join(seed_dir, 'metrics.jsonl')) as f:
-    steps_trained = max(json.loads(line)['step'] for line in f if line.strip())
+    records = [json.loads(line) for line in f if line.strip()]
+  steps_trained = max(r['step'] for r in records)
+  rates = [r['steps_per_second'] for r in records if 'steps_per_second' in r]
   return {
+      'accuracy_SL': accuracy_SL,
+      'ms_per_step': 1000 / float(np.median(rates)) if rates else None,
       'scores': stat('score'), 'ood_scores': stat('ood_score'),
       'solved_up_to': stat('solved_up_to'),
       'train_seconds': seed_payloads[0].get('train_seconds'),
@@ -134,18 +138,20 @@ def read_run(run_dir: str, num_seeds: int) -> dict[str, Any] | None:
 
 
 def table_rows(found: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-  """One row per finished cell, in grid order."""
+  """One row per finished cell, in grid order (the long form)."""
   rows = []
   for name, run in found.items():
     task, architecture = name.split('/')
     scores, ood = np.array(run['scores']), np.array(run['ood_scores'])
     rows.append({
         'task': task, 'architecture': architecture, 'seeds': len(scores),
-        'score_mean': float(scores.mean()), 'score_std': float(scores.std()),
-        'score_max': float(scores.max()), 'ood_score_mean': float(ood.mean()),
+        'ood_score_max': float(ood.max()), 'ood_score_mean': float(ood.mean()),
+        'ood_score_std': float(ood.std()), 'score_mean': float(scores.mean()),
+        'score_max': float(scores.max()),
         'solved_seeds': int((ood >= 0.99).sum()),
-        'solved_up_to_max': int(max(run['solved_up_to'])),
         'steps_trained': int(run['steps_trained']),
+        'ms_per_step': (None if run['ms_per_step'] is None
+                        else round(run['ms_per_step'], 1)),
         'train_seconds': (None if run['train_seconds'] is None
                           else round(run['train_seconds'], 1))})
   return rows
@@ -153,84 +159,156 @@ def table_rows(found: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def write_table(out_dir: str, rows: Sequence[dict[str, Any]],
                 caption: str) -> None:
-  """`results.csv` and `results.md`."""
+  """`table.md` (a row per architecture, a column per task) and `table.csv`
+  (a row per cell, every number)."""
   columns = list(rows[0]) if rows else ['task']
   lines = [','.join(columns)]
   lines += [','.join('' if r[c] is None else str(r[c]) for c in columns)
             for r in rows]
-  results.write_text(os.path.join(out_dir, 'results.csv'),
+  results.write_text(os.path.join(out_dir, 'table.csv'),
                      '\n'.join(lines) + '\n')
-  md = [caption, '',
-        '| task | architecture | seeds | score (mean ± std) | max |'
-        ' ood score | solved seeds | solved up to | steps trained | train s |',
-        '|---|---|---|---|---|---|---|---|---|---|']
-  for r in rows:
-    md.append(
-        f"| {r['task']} | {r['architecture']} | {r['seeds']} |"
-        f" {r['score_mean']:.3f} ± {r['score_std']:.3f} |"
-        f" {r['score_max']:.3f} | {r['ood_score_mean']:.3f} |"
-        f" {r['solved_seeds']}/{r['seeds']} | {r['solved_up_to_max']} |"
-        f" {r['steps_trained']} | {r['train_seconds']} |")
-  results.write_text(os.path.join(out_dir, 'results.md'), '\n'.join(md) + '\n')
+  tasks = list(dict.fromkeys(r['task'] for r in rows))
+  architectures = list(dict.fromkeys(r['architecture'] for r in rows))
+  cell = {(r['task'], r['architecture']): r for r in rows}
+  md = [caption, '', '| architecture | ' + ' | '.join(tasks) + ' |',
+        '|---|' + '---|' * len(tasks)]
+  for architecture in architectures:
+    entries = []
+    for task in tasks:
+      r = cell.get((task, architecture))
+      entries.append('' if r is None else (
+          f"{r['ood_score_max']:.3f} / {r['ood_score_mean']:.3f} ±"
+          f" {r['ood_score_std']:.3f} ({r['score_mean']:.3f}),"
+          f" {r['solved_seeds']}/{r['seeds']} solved"))
+    md.append(f'| {architecture} | ' + ' | '.join(entries) + ' |')
+  results.write_text(os.path.join(out_dir, 'table.md'), '\n'.join(md) + '\n')
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(fig, path: str) -> str:
+  tmp = os.path.join(os.path.dirname(path), '.tmp_' + os.path.basename(path))
+  fig.savefig(tmp, dpi=120)
+  os.replace(tmp, path)
+  return path
 
 
 def plot_tasks(out_dir: str, found: Mapping[str, Mapping[str, Any]]) -> list[str]:
-  """`accuracy_vs_length_<task>.png`: each architecture's mean over seeds."""
+  """`accuracy_vs_length_<task>.png`: each architecture's best seed (by
+  ood_score), the spread over seeds shaded."""
+  plt = _pyplot()
   paths = []
   for task in dict.fromkeys(name.split('/')[0] for name in found):
     runs = {name.split('/')[1]: run for name, run in found.items()
             if name.startswith(f'{task}/')}
-    path = os.path.join(out_dir, f'accuracy_vs_length_{task}.png')
-    some = next(iter(runs.values()))
-    results.plot_accuracy_vs_length(
-        path, [(f'{arch} ({len(run["scores"])} seeds)', run['accuracy_L'])
-               for arch, run in runs.items()],
-        some['training_length'],
-        f'{task}: accuracy against length, mean over seeds')
-    paths.append(path)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    training_length = next(iter(runs.values()))['training_length']
+    ax.axvspan(1, training_length, color='tab:green', alpha=0.1,
+               label=f'training lengths 1..{training_length}')
+    for architecture, run in runs.items():
+      accuracy_SL = run['accuracy_SL']
+      lengths = np.arange(1, accuracy_SL.shape[1] + 1)
+      best = accuracy_SL[int(np.argmax(run['ood_scores']))]
+      line, = ax.plot(lengths, best, lw=1.1,
+                      label=f'{architecture} (best of {len(accuracy_SL)})')
+      if len(accuracy_SL) > 1:
+        ax.fill_between(lengths, accuracy_SL.min(0), accuracy_SL.max(0),
+                        color=line.get_color(), alpha=0.15, lw=0)
+    ax.set(xlabel='string length', ylabel='accuracy', ylim=(0, 1.02),
+           title=f'{task}: accuracy against length (best seed; shaded: the'
+           ' range over seeds)')
+    ax.title.set_fontsize(9)
+    ax.legend(loc='lower left', fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, os.path.join(out_dir,
+                                         f'accuracy_vs_length_{task}.png')))
+    plt.close(fig)
   return paths
 
 
-def plot_chunk_tradeoff(out_dir: str, found: Mapping[str, Mapping[str, Any]]
-                        ) -> str | None:
-  """`chunk_tradeoff.png`: score and training time against chunk size, per
-  recurrent kind and task (the paper's trade-off)."""
+def _chunk_points(found, key):
+  """`{task: {kind: [(chunk, values)]}}` for the chunked architectures."""
   points = {}
   for name, run in found.items():
     task, architecture = name.split('/')
     kind, _, chunk = architecture.partition('_c')
     if kind in ('staircase', 'brt') and chunk:
-      points.setdefault((kind, task), []).append(
-          (int(chunk), float(np.mean(run['scores'])), run['train_seconds']))
+      points.setdefault(task, {}).setdefault(kind, []).append(
+          (int(chunk), run[key]))
+  return {task: {kind: sorted(values) for kind, values in kinds.items()}
+          for task, kinds in points.items()}
+
+
+def plot_score_vs_chunk(out_dir: str, found) -> str | None:
+  """`score_vs_chunk.png`: ood score (mean, max) against chunk size, one
+  panel per task."""
+  points = _chunk_points(found, 'ood_scores')
   if not points:
     return None
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(points), figsize=(4 * len(points), 3.6),
+                           squeeze=False)
+  for ax, (task, kinds) in zip(axes[0], sorted(points.items())):
+    for kind, values in kinds.items():
+      chunks = [c for c, _ in values]
+      mean = [float(np.mean(v)) for _, v in values]
+      line, = ax.plot(chunks, mean, '-o' if kind == 'staircase' else '--s',
+                      label=f'{kind} (mean)')
+      ax.plot(chunks, [float(np.max(v)) for _, v in values], ':',
+              color=line.get_color(), label=f'{kind} (max)')
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(CHUNKS, [str(c) for c in CHUNKS])
+    ax.set(xlabel='chunk (block) size', ylabel='ood score', ylim=(0, 1.02),
+           title=task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  path = _save(fig, os.path.join(out_dir, 'score_vs_chunk.png'))
+  plt.close(fig)
+  return path
+
+
+def sequential_steps(kind: str, chunk: int, length: int,
+                     passes: int = 2) -> int:
+  """Steps a sequence of `length` needs one after another: staircase rows
+  (chunks + passes - 1), or block-recurrent blocks."""
+  chunks = math.ceil(length / chunk)
+  return chunks + passes - 1 if kind == 'staircase' else chunks
+
+
+def plot_time_vs_chunk(out_dir: str, found, length: int = 40) -> str | None:
+  """`time_vs_chunk.png`: measured ms per training step (every cell of a
+  budget has the same width and batch) and sequential steps per sequence of
+  `length`, against chunk size."""
+  points = _chunk_points(found, 'ms_per_step')
+  if not points:
+    return None
+  plt = _pyplot()
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-  for (kind, task), values in sorted(points.items()):
-    values.sort()
-    chunks = [v[0] for v in values]
-    style = '-o' if kind == 'staircase' else '--s'
-    left.plot(chunks, [v[1] for v in values], style, label=f'{kind} {task}')
-    if all(v[2] is not None for v in values):
-      right.plot(chunks, [v[2] for v in values], style,
-                 label=f'{kind} {task}')
-  for ax, label in ((left, 'score (mean over seeds)'),
-                    (right, 'training seconds (one run of all seeds)')):
+  for task, kinds in sorted(points.items()):
+    for kind, values in kinds.items():
+      values = [(c, v) for c, v in values if v is not None]
+      left.plot([c for c, _ in values], [v for _, v in values],
+                '-o' if kind == 'staircase' else '--s', label=f'{kind} {task}')
+  for kind in ('staircase', 'brt'):
+    right.plot(CHUNKS, [sequential_steps(kind, c, length) for c in CHUNKS],
+               '-o' if kind == 'staircase' else '--s', label=kind)
+  left.set(ylabel='ms per training step (median)')
+  right.set(ylabel=f'sequential steps for length {length}')
+  for ax in (left, right):
     ax.set_xscale('log', base=2)
     ax.set_xticks(CHUNKS, [str(c) for c in CHUNKS])
     ax.set_xlabel('chunk (block) size')
-    ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-  left.set_ylim(0, 1.02)
-  left.legend(fontsize=7)
-  fig.suptitle('Generalization and training time against chunk size',
-               fontsize=9)
+    ax.legend(fontsize=7)
+  fig.suptitle('The parallelism side of the trade-off', fontsize=9)
   fig.tight_layout()
-  path = os.path.join(out_dir, 'chunk_tradeoff.png')
-  tmp = os.path.join(out_dir, '.tmp_chunk_tradeoff.png')
-  fig.savefig(tmp, dpi=120)
+  path = _save(fig, os.path.join(out_dir, 'time_vs_chunk.png'))
   plt.close(fig)
-  os.replace(tmp, path)
   return path

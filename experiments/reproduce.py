@@ -3,11 +3,12 @@
   python experiments/reproduce.py --budget=cpu --tasks=parity_check \
     --num_seeds=3 --out_dir=out/reproduce_cpu
 
-Each cell is one run folder `<out_dir>/<task>/<architecture>/` trained by
-`run.train_and_evaluate` with `--num_seeds` vmapped seeds; a rerun skips
+Each cell is one run folder `<out_dir>/runs/<task>/<architecture>/` trained
+by `run.train_and_evaluate` with `--num_seeds` vmapped seeds; a rerun skips
 finished cells and resumes an interrupted one. After every cell the table
-(`results.md`, `results.csv`) and the figures (`accuracy_vs_length_<task>.png`,
-`chunk_tradeoff.png`) are rewritten from every finished cell.
+(`table.md`, `table.csv`) and the figures (`accuracy_vs_length_<task>.png`,
+`score_vs_chunk.png`, `time_vs_chunk.png`) are rewritten from every finished
+cell.
 `experiments/grid.py` defines the architectures and the budgets.
 """
 
@@ -66,11 +67,13 @@ def main(argv: Sequence[str]) -> None:
     except config_lib.ConfigError as e:
       raise config_lib.ConfigError(f'{cell.name}: {e}') from None
   found = {}
-  caption = (f'Budget `{budget}`, {num_seeds} seed(s) from seed {seed};'
-             ' score: mean accuracy over lengths 42..test length;'
-             ' solved: ood_score >= 0.99.')
+  caption = (f'Budget `{budget}`, {num_seeds} seed(s) from seed {seed}.'
+             ' Each cell: ood score (mean accuracy over every length past'
+             ' training) as max / mean ± std over seeds, then in brackets'
+             " the original's score (mean over lengths 42..test length),"
+             ' and the seeds with ood score >= 0.99.')
   for index, (cell, config) in enumerate(zip(cells, configs), 1):
-    run_dir = os.path.join(out_dir, cell.task, cell.architecture)
+    run_dir = os.path.join(out_dir, 'runs', cell.task, cell.architecture)
     finished = grid.read_run(run_dir, num_seeds)
     if finished is None:
       logging.info('Cell %d of %d: %s', index, len(cells), cell.name)
@@ -86,14 +89,15 @@ def main(argv: Sequence[str]) -> None:
     if jax.process_index() == 0:
       _write(out_dir, found, caption)
   if jax.process_index() == 0:
-    with open(os.path.join(out_dir, 'results.md')) as f:
+    with open(os.path.join(out_dir, 'table.md')) as f:
       print(f.read(), end='')
 
 
 def _write(out_dir: str, found, caption: str) -> None:
   grid.write_table(out_dir, grid.table_rows(found), caption)
   grid.plot_tasks(out_dir, found)
-  grid.plot_chunk_tradeoff(out_dir, found)
+  grid.plot_score_vs_chunk(out_dir, found)
+  grid.plot_time_vs_chunk(out_dir, found)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 
 from absl.testing import absltest
+import pytest
 import yaml
 
 from experiments import sweep_file
@@ -115,6 +116,7 @@ class SweepTest(absltest.TestCase):
     for name, value in best.constant_parameters().items():
       self.assertEqual(float(value), float(winner[name]), name)
 
+  @pytest.mark.slow  # A third sweep; seeds are tested in multi_seed_test.
   def test_the_best_file_runs_its_seeds(self):
     out_dir = os.path.join(tempfile.mkdtemp(dir=self.work), 'seeds')
     proc = _sweep(f'--sweep_file={self.best_path}', '--num_seeds=2',

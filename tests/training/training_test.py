@@ -16,6 +16,7 @@ import jax
 from jax.experimental.compilation_cache import compilation_cache
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from neural_networks import block_recurrent
 from neural_networks import pure
@@ -325,6 +326,7 @@ class ResumeTest(parameterized.TestCase):
 class SeedsTest(absltest.TestCase):
   """Seeds trained together in one vmapped program match runs of them alone."""
 
+  @pytest.mark.slow  # 50 s; the 8-device subprocess checks vmapped seeds.
   def test_vmapped_brt_seeds_match_the_runs_of_those_seeds_alone(self):
     # The block-recurrent model (a scan over blocks and a custom gradient);
     # the staircase and the Transformer are checked on 8 devices in
@@ -451,6 +453,30 @@ def _nan_on_length_two() -> pure.PureModel:
     return logits_BLO * poison_B[:, None, None]
 
   return pure.PureModel(init, apply)
+
+
+class _RecordingParity(parity_check.ParityCheck):
+  """Parity that records the longest strings each sample_batch may make."""
+
+  max_lengths = []
+
+  def sample_batch(self, key, batch_size, max_length, length=None):
+    self.max_lengths.append(max_length)
+    return super().sample_batch(key, batch_size, max_length, length)
+
+
+class ValidationTest(absltest.TestCase):
+
+  def test_validation_reads_only_training_lengths(self):
+    # By construction: every string validation draws fits in the
+    # training range, so selecting on it never sees a test length.
+    model = pure.from_nnx(_STAIRCASE.make)
+    params = model.init(jax.random.key(0))
+    _RecordingParity.max_lengths.clear()
+    validation.accuracy(model, params, _RecordingParity(), _NO_EOS,
+                        _SEQUENCE_LENGTH, batch_size=4, seed=0)
+    self.assertNotEmpty(_RecordingParity.max_lengths)
+    self.assertLessEqual(max(_RecordingParity.max_lengths), _SEQUENCE_LENGTH)
 
 
 class EarlyStoppingTest(absltest.TestCase):
