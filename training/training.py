@@ -206,7 +206,10 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   `results.seed_dirs(run_dir, seeds)` and checkpoints of all seeds every
   `checkpoint_every` steps and at the end; `log_fn` gets the same records
   (with a `seed` when several). SIGINT or SIGTERM finishes the current step,
-  checkpoints it and raises `Interrupted`; a non-finite loss raises
+  checkpoints it and raises `Interrupted` (a signal to any process stops
+  all of them at one step). With `early_stopping_accuracy`, training ends,
+  checkpointed, once every seed's validation accuracy has reached it
+  `early_stopping_patience` times in a row. A non-finite loss raises
   TrainingDiverged and leaves the last good checkpoint in place. With several
   processes every process calls this; only process 0 writes result files,
   checkpoints are collective.
