@@ -118,6 +118,8 @@ class EvaluationConfig:
 
   protocol: str = 'auto'  # --eval_protocol: 'seed', 'prefix' or 'auto'.
   test_length: int = 500  # --test_length
+  # --eval_num_strings: strings scored per length (512 in the original).
+  num_strings: int = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +238,9 @@ class ExperimentConfig:
     if e.protocol not in PROTOCOLS:
       raise ConfigError(f'--eval_protocol must be one of {PROTOCOLS}, got'
                         f' {e.protocol!r}.')
+    if e.num_strings < 64 or e.num_strings % 64:
+      raise ConfigError('--eval_num_strings must be a positive multiple of'
+                        f' 64, got {e.num_strings}.')
     if e.protocol == 'prefix' and not self._prefix_applies():
       raise ConfigError('--eval_protocol=prefix needs a causal model'
                         ' (--is_causal=1, or an RNN) and --include_eos=0.')

@@ -29,6 +29,10 @@ _TEST_LENGTH = flags.DEFINE_integer(
 _EVAL_PROTOCOL = flags.DEFINE_enum(
     'eval_protocol', None, list(config.PROTOCOLS),
     "Evaluation protocol (default: the run's); see example.py --helpfull.")
+_NUM_STRINGS = flags.DEFINE_integer(
+    'eval_num_strings', None,
+    "Strings scored per length, a multiple of 64 (default: the run's).",
+    lower_bound=1)
 _CHECKPOINT = flags.DEFINE_enum(
     'checkpoint', 'auto', ['auto', 'best', 'latest'],
     "Which checkpoint: 'auto' is best when the run validated, else latest.")
@@ -39,6 +43,7 @@ def main(argv: Sequence[str]) -> None:
   del argv  # cli.call rejects extra arguments.
   result = run.evaluate_run(_RUN_DIR.value, test_length=_TEST_LENGTH.value,
                             protocol=_EVAL_PROTOCOL.value,
+                            num_strings=_NUM_STRINGS.value,
                             checkpoint=_CHECKPOINT.value)
   cli.print_result(result)
 

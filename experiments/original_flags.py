@@ -143,6 +143,10 @@ flags.DEFINE_enum(
     "'seed': the original protocol (512 fresh strings per length); 'prefix':"
     ' one pass scores every prefix (causal models reading the answer at the'
     " last input token); 'auto': prefix when it applies, else seed.")
+flags.DEFINE_integer(
+    'eval_num_strings', 512,
+    'Strings scored per length at the final evaluation (a multiple of 64;'
+    ' the original scores 512).', **_POSITIVE)
 flags.DEFINE_integer('checkpoint_every', 1000, 'Steps between checkpoints.',
                      **_POSITIVE)
 flags.DEFINE_integer('log_frequency', 100,
@@ -292,7 +296,8 @@ def to_config(values: Mapping[str, Any]) -> config_lib.ExperimentConfig:
       task=task_config, architecture=v['architecture'], model=model,
       training=training, encoding=encoding,
       evaluation=config_lib.EvaluationConfig(v['eval_protocol'],
-                                             v['test_length']))
+                                             v['test_length'],
+                                             v['eval_num_strings']))
   config.validate()
   return config
 

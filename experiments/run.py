@@ -169,9 +169,11 @@ def training_setup(config: config_lib.ExperimentConfig) -> TrainingSetup:
 
 def evaluate_run(run_dir: str, *, test_length: int | None = None,
                  protocol: str | None = None,
+                 num_strings: int | None = None,
                  checkpoint: str = 'auto') -> RunResult:
   """Re-scores every seed of a saved run: `eval_<protocol>_L<length>.json`
-  and its plot (per seed), and `summary_eval_...` over seeds.
+  (`..._N<strings>` when not 512 strings per length) and its plot (per
+  seed), and `summary_eval_...` over seeds.
 
   `checkpoint`: 'best', 'latest' or 'auto' (best when the run validated).
   """
@@ -179,7 +181,8 @@ def evaluate_run(run_dir: str, *, test_length: int | None = None,
   config = dataclasses.replace(config, evaluation=dataclasses.replace(
       config.evaluation,
       test_length=test_length or config.evaluation.test_length,
-      protocol=protocol or config.evaluation.protocol))
+      protocol=protocol or config.evaluation.protocol,
+      num_strings=num_strings or config.evaluation.num_strings))
   config.validate()
   t = config.training
   seeds = tuple(range(t.seed, t.seed + t.num_seeds))
@@ -209,6 +212,8 @@ def evaluate_run(run_dir: str, *, test_length: int | None = None,
   accuracies = best.get('accuracy') or [None] * t.num_seeds
   protocol = config.resolved_protocol()
   stem = f'eval_{protocol}_L{config.evaluation.test_length}'
+  if config.evaluation.num_strings != config_lib.EvaluationConfig.num_strings:
+    stem += f'_N{config.evaluation.num_strings}'
   return _score_seeds(
       config, run_dir, model,
       [layout.seed_slice(params, i) for i in range(t.num_seeds)], steps,
@@ -422,7 +427,7 @@ def _score_seeds(config: config_lib.ExperimentConfig, run_dir: str, model,
       best_accuracy_R):
     start = time.perf_counter()
     accuracy_L = evaluate(model, params, task, config.encoding,
-                          e.test_length)
+                          e.test_length, num_strings=e.num_strings)
     eval_seconds = time.perf_counter() - start
     summary = range_evaluation.summarize(accuracy_L, training_length)
     payload = {**summary.to_json(), 'protocol': protocol, 'seed': seed,

@@ -155,6 +155,11 @@ class ToyRegistrationTest(absltest.TestCase):
     with self.assertRaisesRegex(config_lib.ConfigError, '--test_length'):
       run.train_and_evaluate(bad, run_dir, progress=False)
     self.assertFalse(os.path.exists(run_dir))
+    too_few = dataclasses.replace(_toy_config(), evaluation=(
+        config_lib.EvaluationConfig(num_strings=100)))
+    with self.assertRaisesRegex(config_lib.ConfigError, '--eval_num_strings'):
+      run.train_and_evaluate(too_few, run_dir, progress=False)
+    self.assertFalse(os.path.exists(run_dir))
     wrong_size = dataclasses.replace(_toy_config(), model=PositionwiseConfig(
         9, 3))
     with self.assertRaisesRegex(config_lib.ConfigError, 'input_size=9'):
@@ -372,6 +377,13 @@ class EvaluateCliTest(absltest.TestCase):
                      trained.evaluations[0]['per_length'])
     self.assertEqual(set(rescored), set(trained.evaluations[0]))
     self.assertIn('score', proc.stdout)
+    # Fewer strings per length: its own file, accuracies in 64ths.
+    fewer = run.evaluate_run(run_dir, num_strings=64)
+    self.assertTrue(os.path.exists(os.path.join(run_dir,
+                                                'eval_prefix_L20_N64.json')))
+    counts = np.array([p['accuracy'] for p in
+                       fewer.evaluations[0]['per_length']]) * 64
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-9)
 
 
 class BenchmarkTest(parameterized.TestCase):

@@ -42,6 +42,10 @@ class BudgetTest(absltest.TestCase):
       self.assertLessEqual(o['second_training_steps'], grid.CPU_STEPS)
       self.assertEqual((o['early_stopping_accuracy'], o['validate']),
                        (0.99, True), cell.name)
+      # One optimizer for all, whatever the published file says.
+      self.assertEqual((o['lr'], o['wd'], o['adam_beta1_inv'], o['dropout'],
+                        o['eval_num_strings']), (1e-3, 1e-2, 0.0319, 0.0, 128),
+                       cell.name)
     # Chunk sizes of one kind differ only in what the published files give.
     c1 = grid.at_budget(_PUBLISHED['staircase_parity_check_c1'], 'cpu')
     c8 = grid.at_budget(_PUBLISHED['staircase_parity_check_c8'], 'cpu')
