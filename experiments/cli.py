@@ -1,6 +1,7 @@
 """What the command-line tools share: one `error:` line for bad input, the
 logs they show, default run names and the printed summary."""
 
+import dataclasses
 import json
 import logging as std_logging
 import os
@@ -112,7 +113,13 @@ def default_run_name(config: config_lib.ExperimentConfig) -> str:
   else:
     seeds = f'seeds{t.seed}-{t.seed + t.num_seeds - 1}'
   steps = '+'.join(str(phase.steps) for phase in t.phases)
-  return '_'.join([config.architecture, config.task.name,
+  task = config.task.build()
+  defaults = {f.name: f.default for f in dataclasses.fields(task)}
+  task_name = '-'.join([config.task.name, *(
+      f'{name}{value:g}' if isinstance(value, float) else f'{name}{value}'
+      for name, value in sorted(config.task.kwargs.items())
+      if value != defaults.get(name))])
+  return '_'.join([config.architecture, task_name,
                    *config.model.run_name_parts(), f'b{t.batch_size}',
                    f'lr{t.learning_rate:g}', f'steps{steps}', seeds])
 

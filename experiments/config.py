@@ -152,10 +152,12 @@ class ExperimentConfig:
 
   def resolved_protocol(self) -> str:
     """'prefix' when `auto` allows it (a causal model reading the answer at
-    the last input token), else 'seed'."""
+    the last input token, on a task whose prefixes are samples of their
+    length), else 'seed'."""
     if self.evaluation.protocol != 'auto':
       return self.evaluation.protocol
-    return 'prefix' if self._prefix_applies() else 'seed'
+    return ('prefix' if self._prefix_applies()
+            and self.task.build().prefix_labels_are_samples else 'seed')
 
   def _prefix_applies(self) -> bool:
     return (not self.encoding.include_eos

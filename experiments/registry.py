@@ -43,10 +43,15 @@ from neural_networks import staircase
 from neural_networks import transformer
 from tasks import task as task_lib
 from tasks.regular import cycle_navigation
+from tasks.regular import dyck
 from tasks.regular import even_pairs
+from tasks.regular import first_symbol
+from tasks.regular import flip_flop
 from tasks.regular import modular_arithmetic
 from tasks.regular import parallel_parity_check
 from tasks.regular import parity_check
+from tasks.regular import tomita
+from tasks.regular import word_problem
 
 FlagSpec = tuple[str, Any, tuple[Any, ...] | None, str]  # kind, default, choices, help
 
@@ -95,12 +100,14 @@ class TaskEntry:
   arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
   # Flags of this task that the original CLI lacks: name -> FlagSpec.
   cli_flags: Mapping[str, FlagSpec] = dataclasses.field(default_factory=dict)
+  # Arguments fixed by the name (`tomita_3`: grammar 3).
+  fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   def kwargs_from_flags(self, values: Mapping[str, Any]) -> dict[str, Any]:
     return {field: values[flag] for flag, field in self.arguments.items()}
 
   def build(self, **kwargs) -> task_lib.Task:
-    return self.task_class(**kwargs)
+    return self.task_class(**self.fixed, **kwargs)
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -120,13 +127,14 @@ def register_model(name: str, config_class: type, *,
 
 def register_task(name: str, task_class: type, *, level: str = 'regular',
                   arguments: Mapping[str, str] | None = None,
-                  cli_flags: Mapping[str, FlagSpec] | None = None
-                  ) -> TaskEntry:
-  """Registers a task; `arguments` maps flag names to its fields."""
+                  cli_flags: Mapping[str, FlagSpec] | None = None,
+                  fixed: Mapping[str, Any] | None = None) -> TaskEntry:
+  """Registers a task; `arguments` maps flag names to its fields, `fixed`
+  gives fields that the name implies."""
   if name in TASKS:
     raise ValueError(f'--task={name!r} is already registered.')
   TASKS[name] = TaskEntry(name, task_class, level, arguments or {},
-                          cli_flags or {})
+                          cli_flags or {}, fixed or {})
   return TASKS[name]
 
 
@@ -167,3 +175,20 @@ register_task('parallel_parity_check',
               parallel_parity_check.ParallelParityCheck,
               arguments={'num_parity_automata': 'num_automata',
                          'explicit_tokens_parity': 'explicit_tokens'})
+# The state-tracking suite: automata (tasks/regular/automaton.py) and groups.
+register_task('word_problem', word_problem.WordProblem,
+              arguments={'group': 'group'}, cli_flags={'group': (
+                  'string', 'S5', None, 'word_problem: the group, Z<n>, S<n>,'
+                  ' A<n>, D<n> or a product such as A4xZ5.')})
+register_task('flip_flop', flip_flop.FlipFlop)
+register_task('first', first_symbol.FirstSymbol)
+for _grammar in tomita.GRAMMARS:
+  register_task(f'tomita_{_grammar}', tomita.Tomita,
+                fixed={'grammar': _grammar})
+register_task('dyck', dyck.Dyck,
+              arguments={'dyck_brackets': 'brackets',
+                         'dyck_depth': 'depth'}, cli_flags={
+                  'dyck_brackets': ('int', 2, None,
+                                    'dyck: the number of bracket kinds.'),
+                  'dyck_depth': ('int', 3, None,
+                                 'dyck: the deepest nesting accepted.')})

@@ -94,6 +94,14 @@ class Task(abc.ABC):
         jnp.asarray(length, jnp.int32), 1, self.max_supported_length(max_length)
     )
 
+  @property
+  def prefix_labels_are_samples(self) -> bool:
+    """Whether the prefixes of sampled strings are distributed as strings
+    sampled at the prefix's length, so that scoring every prefix of long
+    strings (the prefix protocol) measures what sampling at each length
+    would. False for tasks that balance the labels at every length."""
+    return True
+
   @abc.abstractmethod
   def prefix_targets(self, input_BL: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Labels of every prefix: `(target_BL, is_valid_BL)`.

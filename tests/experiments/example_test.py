@@ -342,6 +342,25 @@ class OtherRunsTest(CliTestCase):
     self.assertIsNone(result['best_validation_accuracy'])
     self.assertEqual(run_folder.metrics(run_dir)[-1]['step'], 11)
 
+  def test_a_state_tracking_task_runs_and_names_its_group(self):
+    out_dir = run_folder.tempdir(self)
+    proc = _run_cli('--task', 'word_problem', '--group', 'A4xZ5',
+                    '--architecture', 'lstm', '--include_eos', '0',
+                    '--train_steps', '10', '--embed_size', '8',
+                    '--batch_size', '8', '--sequence_length', '6',
+                    '--test_length', '8', '--seed', '1', '--out_dir',
+                    out_dir, '--progress=false')
+    self.assert_ok(proc)
+    run_dir = run_folder.only_run_dir(out_dir)
+    self.assertIn('word_problem-groupA4xZ5_', os.path.basename(run_dir))
+    config = run_folder.load_json(os.path.join(run_dir, 'config.json'))
+    self.assertEqual(config['config']['task'],
+                     {'name': 'word_problem', 'kwargs': {'group': 'A4xZ5'}})
+    self.assertEqual(config['config']['model']['output_size'], 60)
+    result = run_folder.load_json(os.path.join(run_dir, 'eval.json'))
+    self.assertEqual(result['protocol'], 'prefix')
+    self.assertLen(result['per_length'], 8)
+
   def test_bucket_width_sets_the_training_programs(self):
     out_dir = run_folder.tempdir(self)
     proc = _run_cli('--architecture', 'rnn', '--include_eos', '0',
@@ -533,6 +552,12 @@ class BadFlagTest(CliTestCase):
        '--test_length'),
       ('prefix_protocol_with_eos', ('--include_eos', '1', '--eval_protocol',
                                     'prefix'), '--eval_protocol'),
+      ('eval_num_strings', ('--eval_num_strings', '100'),
+       '--eval_num_strings'),
+      ('unknown_group', ('--task', 'word_problem', '--group', 'Q8'),
+       'unknown group'),
+      ('dyck_depth_zero', ('--task', 'dyck', '--dyck_depth', '0'),
+       'depth >= 1'),
   )
   def test_bad_flag_fails_fast_with_one_line(self, args, names):
     out_dir = run_folder.tempdir(self)
