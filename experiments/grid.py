@@ -16,6 +16,11 @@ comparable:
   per length instead of 512 (the Transformer's protocol runs one pass per
   length; at 512 it took 31 minutes for 3 seeds);
 - `smoke`: a few steps of tiny models, to check the pipeline end to end.
+
+The `state_tracking` suite (`SUITES`) runs the same budgets on harder
+regular languages; at `cpu` it trains `STATE_TRACKING_CPU_STEPS` steps with
+`STATE_TRACKING_SEEDS` seed by default, so that its 35 cells fit in about an
+hour.
 """
 
 import dataclasses
@@ -36,6 +41,24 @@ ARCHITECTURES = ('transformer', *(f'staircase_c{c}' for c in CHUNKS),
                  *(f'brt_c{c}' for c in CHUNKS), 'rnn', 'lstm')
 BUDGETS = ('smoke', 'cpu', 'full')
 DEFAULT_SEEDS = {'smoke': 1, 'cpu': 3, 'full': 5}
+# Beyond the paper: state tracking (tasks/regular/automaton.py and
+# word_problem.py). A grid task is a name and the flags that make it; each
+# architecture keeps its parity_check setting, the task replaced.
+STATE_TRACKING_TASKS = {
+    'flip_flop': {'task': 'flip_flop'},
+    'A4xZ5': {'task': 'word_problem', 'group': 'A4xZ5'},
+    'S3': {'task': 'word_problem', 'group': 'S3'},
+    'A5': {'task': 'word_problem', 'group': 'A5'},
+    'tomita_3': {'task': 'tomita_3'},
+}
+STATE_TRACKING_ARCHITECTURES = ('staircase_c1', 'staircase_c2', 'staircase_c4',
+                                'transformer', 'brt_c2', 'lstm', 'rnn')
+SUITES = {'paper': (TASKS, ARCHITECTURES),
+          'state_tracking': (tuple(STATE_TRACKING_TASKS),
+                             STATE_TRACKING_ARCHITECTURES)}
+# The state-tracking suite at the cpu budget: 35 cells in about an hour.
+STATE_TRACKING_CPU_STEPS = 1000
+STATE_TRACKING_SEEDS = 1
 CPU_STEPS = 2000
 CPU_OPTIMIZER = dict(lr=1e-3, wd=1e-2, adam_beta1_inv=0.0319, dropout=0.0)
 CPU_EVAL_STRINGS = 128
@@ -62,6 +85,9 @@ class Cell:
 def setting(architecture: str, task: str, published: Mapping[str, Mapping]
             ) -> dict[str, Any]:
   """The full-budget flag values of one architecture on one task."""
+  if task in STATE_TRACKING_TASKS:
+    values = setting(architecture, 'parity_check', published)
+    return {**values, **STATE_TRACKING_TASKS[task]}
   if architecture in ('rnn', 'lstm'):
     return {**_RNN, 'task': task, 'architecture': architecture}
   kind, _, chunk = architecture.partition('_c')
@@ -72,8 +98,10 @@ def setting(architecture: str, task: str, published: Mapping[str, Mapping]
   return dict(published[preset])
 
 
-def at_budget(values: Mapping[str, Any], budget: str) -> dict[str, Any]:
-  """`values` rewritten for `budget` (the same rule for every architecture)."""
+def at_budget(values: Mapping[str, Any], budget: str,
+              max_steps: int = CPU_STEPS) -> dict[str, Any]:
+  """`values` rewritten for `budget` (the same rule for every architecture;
+  `max_steps` caps training at the cpu budget)."""
   if budget not in BUDGETS:
     raise ValueError(f'--budget must be one of {BUDGETS}, got {budget!r}.')
   values = dict(values)
@@ -86,7 +114,7 @@ def at_budget(values: Mapping[str, Any], budget: str) -> dict[str, Any]:
     width = min(number('embed_size', 32), 32)
     heads = min(number('num_heads', 4), 4)
     batch = min(number('batch_size', 128), 64)
-    steps, every = CPU_STEPS, 250
+    steps, every = max_steps, 250
   values.update(
       embed_size=width, num_heads=heads, batch_size=batch,
       train_steps=0,
@@ -106,7 +134,9 @@ def at_budget(values: Mapping[str, Any], budget: str) -> dict[str, Any]:
 def cells(tasks: Sequence[str], architectures: Sequence[str], budget: str,
           published: Mapping[str, Mapping]) -> list[Cell]:
   return [Cell(task, architecture,
-               at_budget(setting(architecture, task, published), budget))
+               at_budget(setting(architecture, task, published), budget,
+                         STATE_TRACKING_CPU_STEPS
+                         if task in STATE_TRACKING_TASKS else CPU_STEPS))
           for task in tasks for architecture in architectures]
 
 

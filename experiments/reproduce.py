@@ -2,6 +2,8 @@
 
   python experiments/reproduce.py --budget=cpu --tasks=parity_check \
     --num_seeds=3 --out_dir=out/reproduce_cpu
+  python experiments/reproduce.py --suite=state_tracking --budget=cpu \
+    --out_dir=out/state_tracking
 
 Each cell is one run folder `<out_dir>/runs/<task>/<architecture>/` trained
 by `run.train_and_evaluate` with `--num_seeds` vmapped seeds; a rerun skips
@@ -33,10 +35,15 @@ from experiments import run
 FLAGS = flags.FLAGS
 _BUDGET = flags.DEFINE_enum('budget', 'cpu', list(grid.BUDGETS),
                             'smoke, cpu or full (see experiments/grid.py).')
-_TASKS = flags.DEFINE_list('tasks', list(grid.TASKS), 'Tasks of the grid.')
+_SUITE = flags.DEFINE_enum(
+    'suite', 'paper', list(grid.SUITES),
+    "'paper': the paper's four tasks and eleven architectures;"
+    " 'state_tracking': flip-flop, word problems and Tomita 3 on seven.")
+_TASKS = flags.DEFINE_list('tasks', None,
+                           "Tasks of the grid (default: the suite's).")
 _ARCHITECTURES = flags.DEFINE_list(
-    'architectures', list(grid.ARCHITECTURES),
-    f'Architectures of the grid, among {", ".join(grid.ARCHITECTURES)}.')
+    'architectures', None, "Architectures of the grid (default: the"
+    f" suite's), among {', '.join(grid.ARCHITECTURES)}.")
 _PROGRESS = flags.DEFINE_bool('progress', False, 'Show progress bars.')
 
 
@@ -49,16 +56,21 @@ def _checked(names: Sequence[str], known: Sequence[str], flag: str) -> None:
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  _checked(_TASKS.value, grid.TASKS, 'tasks')
-  _checked(_ARCHITECTURES.value, grid.ARCHITECTURES, 'architectures')
+  suite_tasks, suite_architectures = grid.SUITES[_SUITE.value]
+  tasks = _TASKS.value or list(suite_tasks)
+  architectures = _ARCHITECTURES.value or list(suite_architectures)
+  _checked(tasks, suite_tasks, 'tasks')
+  _checked(architectures, grid.ARCHITECTURES, 'architectures')
   budget = _BUDGET.value
   num_seeds = (FLAGS.num_seeds if FLAGS['num_seeds'].present
+               else grid.STATE_TRACKING_SEEDS
+               if _SUITE.value == 'state_tracking' and budget == 'cpu'
                else grid.DEFAULT_SEEDS[budget])
   seed = FLAGS.seed if FLAGS.seed is not None else 0
   out_dir = FLAGS.out_dir
   published = {name: presets.from_sweep_file(path)
                for name, path in presets.published_files().items()}
-  cells = grid.cells(_TASKS.value, _ARCHITECTURES.value, budget, published)
+  cells = grid.cells(tasks, architectures, budget, published)
   configs = []  # Every cell checked before any training.
   for cell in cells:
     try:

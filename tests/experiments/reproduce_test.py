@@ -58,6 +58,22 @@ class BudgetTest(absltest.TestCase):
     self.assertEqual([grid.sequential_steps('brt', c, 40)
                       for c in grid.CHUNKS], [40, 20, 10, 5])
 
+  def test_the_state_tracking_suite_keeps_each_architecture_setting(self):
+    tasks, architectures = grid.SUITES['state_tracking']
+    cells = grid.cells(tasks, architectures, 'cpu', _PUBLISHED)
+    self.assertLen(cells, 35)
+    by_name = {c.name: c.overrides for c in cells}
+    a5 = by_name['A5/staircase_c2']
+    self.assertEqual((a5['task'], a5['group']), ('word_problem', 'A5'))
+    self.assertEqual(a5['second_training_steps'],
+                     grid.STATE_TRACKING_CPU_STEPS)
+    parity = grid.at_budget(_PUBLISHED['staircase_parity_check_c2'], 'cpu',
+                            grid.STATE_TRACKING_CPU_STEPS)
+    self.assertEqual({k: v for k, v in a5.items() if k not in ('task',
+                                                             'group')},
+                     {k: v for k, v in parity.items() if k != 'task'})
+    self.assertEqual(by_name['tomita_3/lstm']['task'], 'tomita_3')
+
   def test_an_unknown_budget_is_refused(self):
     with self.assertRaisesRegex(ValueError, '--budget'):
       grid.at_budget({}, 'huge')
@@ -119,6 +135,15 @@ class SmokeGridTest(absltest.TestCase):
     lines = proc.stderr.strip().splitlines()
     self.assertLen(lines, 1, msg=proc.stderr)
     self.assertIn('--architectures', lines[0])
+
+  def test_a_task_outside_the_suite_is_one_line(self):
+    proc = _reproduce('--suite=state_tracking', '--tasks=parity_check',
+                      f'--out_dir={self.out_dir}_y')
+    self.assertNotEqual(proc.returncode, 0)
+    lines = proc.stderr.strip().splitlines()
+    self.assertLen(lines, 1, msg=proc.stderr)
+    self.assertIn('--tasks', lines[0])
+    self.assertIn('A4xZ5', lines[0])
 
 
 if __name__ == '__main__':
