@@ -173,7 +173,13 @@ def read_run(run_dir: str, num_seeds: int) -> dict[str, Any] | None:
       'eval_steps': stat('eval_step'), 'steps_trained': steps_trained,
       'accuracy_L': accuracy_SL.mean(axis=0),
       'training_length': seed_payloads[0]['training_length'],
+      'model': _model_config(run_dir),
   }
+
+
+def _model_config(run_dir: str) -> dict[str, Any]:
+  with open(os.path.join(run_dir, 'config.json')) as f:
+    return json.load(f)['config']['model']
 
 
 def table_rows(found: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -324,10 +330,18 @@ def sequential_steps(kind: str, chunk: int, length: int,
 def plot_time_vs_chunk(out_dir: str, found, length: int = 40) -> str | None:
   """`time_vs_chunk.png`: measured ms per training step (every cell of a
   budget has the same width and batch) and sequential steps per sequence of
-  `length`, against chunk size."""
+  `length` (with each cell's own number of staircase passes), against
+  chunk size."""
   points = _chunk_points(found, 'ms_per_step')
   if not points:
     return None
+  steps = {}  # kind -> {chunk: sequential steps}
+  for name, run in found.items():
+    kind, _, chunk = name.split('/')[1].partition('_c')
+    if kind in ('staircase', 'brt') and chunk:
+      steps.setdefault(kind, {})[int(chunk)] = sequential_steps(
+          kind, int(chunk), length,
+          run['model'].get('num_recurrent_calls', 2))
   plt = _pyplot()
   fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
   for task, kinds in sorted(points.items()):
@@ -335,9 +349,11 @@ def plot_time_vs_chunk(out_dir: str, found, length: int = 40) -> str | None:
       values = [(c, v) for c, v in values if v is not None]
       left.plot([c for c, _ in values], [v for _, v in values],
                 '-o' if kind == 'staircase' else '--s', label=f'{kind} {task}')
-  for kind in ('staircase', 'brt'):
-    right.plot(CHUNKS, [sequential_steps(kind, c, length) for c in CHUNKS],
-               '-o' if kind == 'staircase' else '--s', label=kind)
+  for kind, by_chunk in sorted(steps.items()):
+    chunks = sorted(by_chunk)
+    right.plot(chunks, [by_chunk[c] for c in chunks],
+               '-o' if kind == 'staircase' else '--s', label=kind,
+               color='tab:blue' if kind == 'staircase' else 'tab:orange')
   left.set(ylabel='ms per training step (median)')
   right.set(ylabel=f'sequential steps for length {length}')
   for ax in (left, right):

@@ -150,7 +150,7 @@ _REFERENCES = {
                  lambda s: int(_dyck_reference(1, 2)(s))),
     **{f'word_problem_{g}': ('word_problem', {'group': g},
                              _word_problem_reference(g))
-       for g in ('S5', 'A5', 'S3', 'A4xZ5', 'Z60', 'D4', 'D5xZ2', 'Z1', 'S1')},
+       for g in ('S5', 'A5', 'S3', 'A4xZ5', 'Z60', 'D5xZ2', 'S1')},
 }
 
 # Lengths with both an accepted and a rejected string, from the
