@@ -63,19 +63,8 @@ class Automaton:
       raise ValueError('symbol_weights must give every symbol a weight >= 0.')
 
   @property
-  def num_states(self) -> int:
-    return len(self.next_state)
-
-  @property
   def num_symbols(self) -> int:
     return len(self.next_state[0])
-
-  def run(self, symbols) -> int:
-    """The state after `symbols`, by a Python loop (a reference)."""
-    state = self.start
-    for symbol in symbols:
-      state = self.next_state[state][int(symbol)]
-    return state
 
 
 def prefix_states_BL(automaton: Automaton, input_BL: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ import numpy as np
 
 from experiments import config as config_lib
 from experiments import registry
+from tasks import task as task_lib
 from tasks.regular import automaton as automaton_lib
 from training import input_encoding
 
@@ -341,19 +342,14 @@ class PaperTasksAsAutomataTest(parameterized.TestCase):
           as_automaton.prefix_targets(batch.input_BL)[0],
           task.prefix_targets(batch.input_BL)[0])
       np.testing.assert_array_equal(
-          _last_label(as_automaton, batch), batch.target_B)
+          task_lib.last_valid_B(as_automaton.prefix_targets(
+              batch.input_BL)[0], batch.length_B), batch.target_B)
 
   def test_a_bad_automaton_is_refused(self):
     with self.assertRaisesRegex(ValueError, 'next_state must hold'):
       automaton_lib.Automaton(((0, 2),), 0, (0,))
     with self.assertRaisesRegex(ValueError, 'mode must be one of'):
       _ParityAutomaton(mode='count')
-
-
-def _last_label(task, batch):
-  """The label of every row as the template reads it: the last real token."""
-  target_BL = np.asarray(task.prefix_targets(batch.input_BL)[0])
-  return target_BL[np.arange(len(target_BL)), np.asarray(batch.length_B) - 1]
 
 
 if __name__ == '__main__':
