@@ -79,9 +79,11 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
   layout = sharding.SeedLayout(num_seeds,
                                sharding.make_mesh(num_seeds, devices))
   layout.check_batch_size(train_config.batch_size)
-  optimizer = optimizers.make_optimizer(
+  hyper = optimizers.Hyperparameters(
       train_config.learning_rate, train_config.weight_decay,
       train_config.adam_beta1_inv)
+  optimizer = optimizers.make_optimizer(*hyper)
+  hyper = hyper.as_arrays()
   state = training.initial_state(model, optimizer, train_config.seeds, layout)
   buckets = length_buckets.make_buckets(
       setup.curriculum.max_length, train_config.bucket_width,
@@ -92,13 +94,13 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
   for bucket in buckets:
     start = time.perf_counter()
     programs[bucket] = training.make_step_program(
-        model, optimizer, setup.task, config.encoding,
+        model, setup.task, config.encoding,
         train_config.batch_size, buckets, bucket, layout)
     length_R = np.full(num_seeds, bucket, np.int32)
     which_R = np.full(num_seeds, buckets.index(bucket), np.int32)
     state, metrics = programs[bucket](state, per_seed(length_R),
                                       per_seed(which_R), per_seed(seed_R),
-                                      np.int32(0))
+                                      np.int32(0), hyper)
     jax.block_until_ready(metrics)
     compile_s += time.perf_counter() - start
   rng = np.random.default_rng(0)
@@ -110,7 +112,7 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
     start = time.perf_counter()
     state, metrics = programs[buckets[which_R.max()]](
         state, per_seed(length_R), per_seed(which_R), per_seed(seed_R),
-        np.int32(step + 1))
+        np.int32(step + 1), hyper)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   return {'num_seeds': num_seeds, 'devices': len(devices),

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import compilation_cache
 from experiments import config as config_lib
 from experiments import run as run_lib
 from training import checkpointing
@@ -20,6 +21,10 @@ from training import results
 from training import training
 
 FLAGS = flags.FLAGS
+_COMPILATION_CACHE_DIR = flags.DEFINE_string(
+    'compilation_cache_dir', compilation_cache.DEFAULT_DIR,
+    'Folder of JAX\'s persistent compilation cache, so that a rerun compiles'
+    ' nothing; empty turns the cache off.')
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # This repository's packages, whose INFO logs the CLIs show.
 _OURS = tuple(os.path.join(_REPO, package) + os.sep for package in (
@@ -98,7 +103,12 @@ def run(main: Callable[[Sequence[str]], None]) -> None:
 
   def wrapped(argv):
     _show_our_logs()
-    call(main, argv)
+
+    def main_with_cache(argv):
+      compilation_cache.enable(_COMPILATION_CACHE_DIR.value)
+      main(argv)
+
+    call(main_with_cache, argv)
 
   app.run(wrapped, flags_parser=parse_flags)
 

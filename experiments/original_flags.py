@@ -157,7 +157,8 @@ flags.DEFINE_integer(
     'bucket_width', 10,
     'Training lengths are padded up to multiples of this (rounded to the'
     ' chunk or block width): one compiled program per bucket. Smaller means'
-    ' less padding and more programs.', **_POSITIVE)
+    ' less padding and more programs. Unused by models that skip padding'
+    ' (the staircase mode): one program serves every length.', **_POSITIVE)
 flags.DEFINE_float(
     'early_stopping_accuracy', None, 'Stop training once validation accuracy'
     ' (every seed\'s) is at least this for --early_stopping_patience'

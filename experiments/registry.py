@@ -16,6 +16,9 @@ Its config class (a frozen dataclass whose first two fields are
 - `is_causal` and `length_multiple` (attributes or properties): whether a
   position never sees later ones, and the multiple that padded training
   lengths must be;
+- optionally `skips_padding` (default False): the model's cost follows the
+  batch's longest real string, not its padded shape, so one compiled program
+  serves every length (no length buckets);
 - `flops(batch_size, length)`: forward FLOPs, for the benchmark;
 - `run_name_parts()`: short tags for the default run name;
 - optionally `training_phases(train_steps, second_training_steps)`: the

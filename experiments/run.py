@@ -27,6 +27,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from experiments import compilation_cache
 from experiments import config as config_lib
 from tasks import task as task_lib
 from training import checkpointing
@@ -83,6 +84,7 @@ def train_and_evaluate(config: config_lib.ExperimentConfig, run_dir: str, *,
   cannot be written.
   """
   config.validate()
+  compilation_cache.enable_default()
   t = config.training
   mesh = mesh or make_mesh(t.num_seeds, t.batch_size)
   config = _prepare_run_dir(config, run_dir, overwrite, mesh)
@@ -118,7 +120,7 @@ def _train_and_score(config: config_lib.ExperimentConfig, run_dir: str,
   protocol = config.resolved_protocol()
   evaluation_programs = (1 if protocol == 'prefix' else len(
       length_buckets.make_buckets(config.evaluation.test_length,
-                                  range_evaluation.EXACT_BUCKET_WIDTH)))
+                                  exact_bucket_width(config))))
   result = _score_seeds(
       config, run_dir, setup.phases[-1].model,
       [r.eval_params for r in trained], [r.eval_step for r in trained],
@@ -142,12 +144,28 @@ class TrainingSetup:
   train_config: training.TrainConfig
 
 
+def skips_padding(model_config) -> bool:
+  """Whether the model's cost follows real lengths (see the registry)."""
+  return bool(getattr(model_config, 'skips_padding', False))
+
+
+def exact_bucket_width(config: config_lib.ExperimentConfig) -> int:
+  """Lengths per compiled program of the exact evaluation: all of them for
+  a model that skips padding."""
+  if skips_padding(config.final_model):
+    return config.evaluation.test_length
+  return range_evaluation.EXACT_BUCKET_WIDTH
+
+
 def training_setup(config: config_lib.ExperimentConfig) -> TrainingSetup:
   """The task, the phases' models, the curriculum and the loop's config."""
   t = config.training
   if t.seed is None:
     raise ValueError('training_setup needs a config with a seed.')
   phase_models = config.phase_models()
+  # Models that skip padding need no length buckets: one training program.
+  bucket_width = (t.curriculum.max_length if all(
+      skips_padding(model) for _, model in phase_models) else t.bucket_width)
   return TrainingSetup(
       task=config.task.build(),
       phases=tuple(training.Phase(phase.name, phase.steps,
@@ -160,7 +178,7 @@ def training_setup(config: config_lib.ExperimentConfig) -> TrainingSetup:
           adam_beta1_inv=t.adam_beta1_inv, validate=t.validate,
           validation_length=config.validation_length,
           validate_every=t.validate_every, log_every=t.log_every,
-          checkpoint_every=t.checkpoint_every, bucket_width=t.bucket_width,
+          checkpoint_every=t.checkpoint_every, bucket_width=bucket_width,
           early_stopping_accuracy=t.early_stopping_accuracy,
           early_stopping_patience=t.early_stopping_patience,
           length_multiple=math.lcm(*(model.length_multiple
@@ -427,7 +445,9 @@ def _score_seeds(config: config_lib.ExperimentConfig, run_dir: str, model,
       best_accuracy_R):
     start = time.perf_counter()
     accuracy_L = evaluate(model, params, task, config.encoding,
-                          e.test_length, num_strings=e.num_strings)
+                          e.test_length, num_strings=e.num_strings,
+                          **({} if protocol == 'prefix' else
+                             {'bucket_width': exact_bucket_width(config)}))
     eval_seconds = time.perf_counter() - start
     summary = range_evaluation.summarize(accuracy_L, training_length)
     payload = {**summary.to_json(), 'protocol': protocol, 'seed': seed,

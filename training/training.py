@@ -132,32 +132,34 @@ def initial_state(model: pure.PureModel,
 
 
 def make_step_program(model: pure.PureModel,
-                      optimizer: optax.GradientTransformation,
                       task: task_lib.Task,
                       encoding: input_encoding.InputEncoding, batch_size: int,
                       buckets: Sequence[int], bucket: int,
                       layout: sharding.SeedLayout) -> Callable[..., Any]:
   """The jitted training step of every seed whose longest bucket is `bucket`.
 
-  `(state, length, which, seed, step) -> (state, metrics)`: per seed (a
-  leading axis when stacked) its length, the index `which` of its own bucket
-  in `buckets` and its seed; `step` is shared. Each seed samples at its own
+  `(state, length, which, seed, step, hyper) -> (state, metrics)`: per seed
+  (a leading axis when stacked) its length, the index `which` of its own
+  bucket in `buckets` and its seed; `step` and the optimizer's
+  `optimizers.Hyperparameters` (float32 scalars, traced: runs that differ
+  only in them share this program) are shared. Each seed samples at its own
   bucket, padded to `bucket` (see `train_step.sample_padded`).
   """
   own = (bucket,)
   if layout.stacked:
     own = tuple(buckets[:list(buckets).index(bucket) + 1])
-  sample_and_step = train_step_lib.make_sample_and_train_step(
-      model, optimizer, task, encoding, batch_size,
-      tuple(task.padded_length(b) for b in own),
-      constrain_batch=layout.constrain_batch)
 
-  def step_at(state, length, which, seed, step):
+  def step_at(state, length, which, seed, step, hyper):
+    sample_and_step = train_step_lib.make_sample_and_train_step(
+        model, optimizers.make_optimizer(*hyper), task, encoding, batch_size,
+        tuple(task.padded_length(b) for b in own),
+        constrain_batch=layout.constrain_batch)
     # Keys are derived on the device, inside the one program per step.
     _, data_key, dropout_key = step_keys(seed, step)
     return sample_and_step(state, length, data_key, dropout_key, which)
 
-  return jax.jit(layout.over_seeds(step_at, in_axes=(0, 0, 0, 0, None)),
+  return jax.jit(layout.over_seeds(step_at,
+                                   in_axes=(0, 0, 0, 0, None, None)),
                  donate_argnums=0,
                  out_shardings=(layout.state_sharding, layout.replicated))
 
@@ -225,8 +227,10 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   layout = sharding.SeedLayout(R, mesh or sharding.make_mesh(R))
   layout.check_batch_size(config.batch_size)
   primary = sharding.is_primary()
-  optimizer = optimizers.make_optimizer(
+  hyper = optimizers.Hyperparameters(
       config.learning_rate, config.weight_decay, config.adam_beta1_inv)
+  optimizer = optimizers.make_optimizer(*hyper)  # Checks them; the state.
+  hyper = hyper.as_arrays()
   state = initial_state(phases[0].model, optimizer, seeds, layout)
   accumulator = metrics_lib.Accumulator(R)
   best = validation.BestTracker(R, layout.stacked)
@@ -249,7 +253,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   def step_fn(phase_index: int, bucket: int):
     if (phase_index, bucket) not in compiled:
       compiled[phase_index, bucket] = make_step_program(
-          phases[phase_index].model, optimizer, task, encoding,
+          phases[phase_index].model, task, encoding,
           config.batch_size, buckets, bucket, layout)
     return compiled[phase_index, bucket]
 
@@ -285,7 +289,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
         bucket = length_buckets.bucket_for(int(length_R.max()), buckets)
         state, step_metrics = step_fn(phase_index, bucket)(
             state, per_seed(length_R), per_seed(which_R), per_seed(seed_R),
-            np.int32(step))
+            np.int32(step), hyper)
         accumulator.add(step_metrics)
         interval_steps += 1
         steps_run += 1
