@@ -29,6 +29,7 @@ from absl import flags
 from experiments import cli
 from experiments import config as config_lib
 from experiments import original_flags
+from experiments import run
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -74,8 +75,10 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
                                         t.adam_beta1_inv)
   batch_size = t.batch_size
   max_train_length = t.curriculum.max_length
-  buckets = length_buckets.make_buckets(max_train_length, t.bucket_width,
-                                        model_cfg.length_multiple)
+  # As training does: one program when the model skips padding.
+  buckets = ((max_train_length,) if run.skips_padding(model_cfg) else
+             length_buckets.make_buckets(max_train_length, t.bucket_width,
+                                         model_cfg.length_multiple))
   results = {'config': config.to_dict(),
              'buckets': list(buckets),
              'backend': jax.default_backend(),
@@ -84,14 +87,17 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
   results['matmul_gflops_per_s'] = _matmul_gflops()
 
   state = train_step_lib.init_state(model, optimizer, jax.random.key(0))
-  programs, flops, compile_s = {}, {}, 0.0
+  programs, flops, trace_s, compile_s = {}, {}, 0.0, 0.0
   for bucket in buckets:
     step = jax.jit(train_step_lib.make_sample_and_train_step(
         model, optimizer, task, encoding, batch_size, bucket),
                    donate_argnums=0)
     start = time.perf_counter()
-    compiled = step.lower(state, jnp.int32(1), jax.random.key(0),
-                          jax.random.key(0)).compile()
+    lowered = step.trace(state, jnp.int32(1), jax.random.key(0),
+                         jax.random.key(0)).lower()
+    trace_s += time.perf_counter() - start
+    start = time.perf_counter()
+    compiled = lowered.compile()
     compile_s += time.perf_counter() - start
     # Backward is about twice the forward.
     programs[bucket] = compiled
@@ -111,10 +117,15 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
                                    jax.random.key(i), jax.random.key(-i))
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
-    step_flops.append(flops[bucket])
+    # The work done: a model that skips padding runs only the real length.
+    step_flops.append(
+        3 * model_cfg.flops(batch_size, int(task.token_length(length)))
+        if run.skips_padding(model_cfg) else flops[bucket])
   results['train_step_s_median'] = statistics.median(times)
   results['train_step_s_mean'] = statistics.fmean(times)
-  results['compile_s'] = compile_s
+  results['trace_and_lower_s'] = trace_s
+  results['compile_s'] = compile_s  # Loaded from the cache when it holds it.
+  results['compilation_cache'] = jax.config.jax_compilation_cache_dir
   results['train_gflops_per_s'] = sum(step_flops) / sum(times) / 1e9
 
   L, B = forward_length, forward_batch_size

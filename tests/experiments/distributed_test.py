@@ -11,6 +11,7 @@ import tempfile
 import time
 
 from absl.testing import absltest
+import pytest
 import numpy as np
 
 import run_folder
@@ -56,6 +57,9 @@ def _two_processes(*args: str) -> list[subprocess.Popen]:
                  '2', '--process_id', str(i)) for i in range(2)]
 
 
+# 50 s of setup: kept out of the default run to hold CI under its limit;
+# TwoProcessStopTest still runs two processes there.
+@pytest.mark.slow
 class TwoProcessTest(absltest.TestCase):
 
   @classmethod
