@@ -434,7 +434,8 @@ def _score_seeds(config: config_lib.ExperimentConfig, run_dir: str, model,
   task: task_lib.Task = config.task.build()
   protocol = config.resolved_protocol()
   evaluate = (range_evaluation.evaluate_prefix if protocol == 'prefix'
-              else range_evaluation.evaluate_exact)
+              else functools.partial(range_evaluation.evaluate_exact,
+                                     bucket_width=exact_bucket_width(config)))
   primary = sharding.is_primary()
   run_name = os.path.basename(os.path.normpath(run_dir))
   training_length = t.curriculum.max_length
@@ -445,9 +446,7 @@ def _score_seeds(config: config_lib.ExperimentConfig, run_dir: str, model,
       best_accuracy_R):
     start = time.perf_counter()
     accuracy_L = evaluate(model, params, task, config.encoding,
-                          e.test_length, num_strings=e.num_strings,
-                          **({} if protocol == 'prefix' else
-                             {'bucket_width': exact_bucket_width(config)}))
+                          e.test_length, num_strings=e.num_strings)
     eval_seconds = time.perf_counter() - start
     summary = range_evaluation.summarize(accuracy_L, training_length)
     payload = {**summary.to_json(), 'protocol': protocol, 'seed': seed,
