@@ -15,6 +15,7 @@ Not a test: numbers depend on the machine.
 # Before anything runs JAX: CPU compiler settings (see the module).
 from experiments import xla_cpu_flags  # pylint: disable=unused-import,g-bad-import-order
 
+import dataclasses
 import json
 import os
 import statistics
@@ -30,10 +31,12 @@ from experiments import cli
 from experiments import config as config_lib
 from experiments import original_flags
 from experiments import run
+from neural_networks import dropout
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
-from training import train_step as train_step_lib
+from training import sharding
+from training import training
 
 _STEPS = flags.DEFINE_integer('steps', 30, 'Timed training steps.',
                               lower_bound=1)
@@ -65,20 +68,23 @@ def _matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
 def measure(config: config_lib.ExperimentConfig, steps: int,
             forward_length: int, forward_batch_size: int,
             forward_repeats: int) -> dict:
-  """Step and forward times of the config's final model; compile apart."""
+  """Step and forward times of the config's final model; compile apart.
+
+  The step is the training loop's own program (`training.make_step_program`,
+  one seed, one device), at the buckets the loop would use.
+  """
   task = config.task.build()
   encoding = config.encoding
   model_cfg = config.final_model
   model = config.model_entry.build(model_cfg)
-  t = config.training
-  optimizer = optimizers.make_optimizer(t.learning_rate, t.weight_decay,
-                                        t.adam_beta1_inv)
+  setup = run.training_setup(dataclasses.replace(
+      config, training=dataclasses.replace(config.training, num_seeds=1,
+                                           seed=0)))
+  phase = setup.phases[-1]
+  t = setup.train_config
   batch_size = t.batch_size
-  max_train_length = t.curriculum.max_length
-  # As training does: one program when the model skips padding.
-  buckets = ((max_train_length,) if run.skips_padding(model_cfg) else
-             length_buckets.make_buckets(max_train_length, t.bucket_width,
-                                         model_cfg.length_multiple))
+  buckets = length_buckets.make_buckets(setup.curriculum.max_length,
+                                        t.bucket_width, t.length_multiple)
   results = {'config': config.to_dict(),
              'buckets': list(buckets),
              'backend': jax.default_backend(),
@@ -86,41 +92,50 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
              'xla_flags': os.environ.get('XLA_FLAGS', '')}
   results['matmul_gflops_per_s'] = _matmul_gflops()
 
-  state = train_step_lib.init_state(model, optimizer, jax.random.key(0))
+  layout = sharding.SeedLayout(1, sharding.make_mesh(1, jax.devices()[:1]))
+  hyper = optimizers.Hyperparameters(t.learning_rate, t.weight_decay,
+                                     t.adam_beta1_inv)
+  state = training.initial_state(phase.model,
+                                 optimizers.make_optimizer(*hyper), (0,),
+                                 layout)
+  hyper = hyper.as_arrays()
+  rate = (None if phase.dropout_rate is None
+          else dropout.rate_values(phase.dropout_rate))
+  one = lambda value: np.int32(value)
   programs, flops, trace_s, compile_s = {}, {}, 0.0, 0.0
-  for bucket in buckets:
-    step = jax.jit(train_step_lib.make_sample_and_train_step(
-        model, optimizer, task, encoding, batch_size, bucket),
-                   donate_argnums=0)
+  for which, bucket in enumerate(buckets):
+    step = training.make_step_program(phase.model, task, encoding, batch_size,
+                                      buckets, bucket, layout)
     start = time.perf_counter()
-    lowered = step.trace(state, jnp.int32(1), jax.random.key(0),
-                         jax.random.key(0)).lower()
+    lowered = step.trace(state, one(bucket), one(which), one(0), one(0),
+                         hyper, rate).lower()
     trace_s += time.perf_counter() - start
     start = time.perf_counter()
     compiled = lowered.compile()
     compile_s += time.perf_counter() - start
-    # Backward is about twice the forward.
     programs[bucket] = compiled
+    # Backward is about twice the forward.
     flops[bucket] = 3 * model_cfg.flops(batch_size,
                                         int(task.token_length(bucket)))
-    state, _ = compiled(state, jnp.int32(bucket), jax.random.key(0),
-                        jax.random.key(1))  # Warm-up.
+    state, _ = compiled(state, one(bucket), one(which), one(0), one(0),
+                        hyper, rate)  # Warm-up.
   jax.block_until_ready(state)
 
   rng = np.random.default_rng(0)
   times, step_flops = [], []
+  skips = run.skips_padding(model_cfg)
   for i in range(steps):
-    length = int(rng.integers(1, max_train_length + 1))
-    bucket = length_buckets.bucket_for(length, buckets)
+    length = int(rng.integers(1, setup.curriculum.max_length + 1))
+    which = int(np.searchsorted(buckets, length))
     start = time.perf_counter()
-    state, metrics = programs[bucket](state, jnp.int32(length),
-                                   jax.random.key(i), jax.random.key(-i))
+    state, metrics = programs[buckets[which]](
+        state, one(length), one(which), one(0), one(i + 1), hyper, rate)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
     # The work done: a model that skips padding runs only the real length.
     step_flops.append(
         3 * model_cfg.flops(batch_size, int(task.token_length(length)))
-        if run.skips_padding(model_cfg) else flops[bucket])
+        if skips else flops[buckets[which]])
   results['train_step_s_median'] = statistics.median(times)
   results['train_step_s_mean'] = statistics.fmean(times)
   results['trace_and_lower_s'] = trace_s

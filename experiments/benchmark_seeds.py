@@ -46,6 +46,7 @@ from experiments import cli
 from experiments import config as config_lib
 from experiments import original_flags
 from experiments import run
+from neural_networks import dropout
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -84,6 +85,8 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
       train_config.adam_beta1_inv)
   optimizer = optimizers.make_optimizer(*hyper)
   hyper = hyper.as_arrays()
+  rate = (None if setup.phases[-1].dropout_rate is None
+          else dropout.rate_values(setup.phases[-1].dropout_rate))
   state = training.initial_state(model, optimizer, train_config.seeds, layout)
   buckets = length_buckets.make_buckets(
       setup.curriculum.max_length, train_config.bucket_width,
@@ -100,7 +103,7 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
     which_R = np.full(num_seeds, buckets.index(bucket), np.int32)
     state, metrics = programs[bucket](state, per_seed(length_R),
                                       per_seed(which_R), per_seed(seed_R),
-                                      np.int32(0), hyper)
+                                      np.int32(0), hyper, rate)
     jax.block_until_ready(metrics)
     compile_s += time.perf_counter() - start
   rng = np.random.default_rng(0)
@@ -112,7 +115,7 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
     start = time.perf_counter()
     state, metrics = programs[buckets[which_R.max()]](
         state, per_seed(length_R), per_seed(which_R), per_seed(seed_R),
-        np.int32(step + 1), hyper)
+        np.int32(step + 1), hyper, rate)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   return {'num_seeds': num_seeds, 'devices': len(devices),

@@ -19,6 +19,9 @@ Its config class (a frozen dataclass whose first two fields are
 - optionally `skips_padding` (default False): the model's cost follows the
   batch's longest real string, not its padded shape, so one compiled program
   serves every length (no length buckets);
+- optionally a `dropout` field (its rate, 0 <= rate < 1): in training a
+  nonzero rate becomes a traced input of the step, so that runs differing
+  only in it share one compiled program (see `neural_networks/dropout.py`);
 - `flops(batch_size, length)`: forward FLOPs, for the benchmark;
 - `run_name_parts()`: short tags for the default run name;
 - optionally `training_phases(train_steps, second_training_steps)`: the
@@ -40,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from neural_networks import block_recurrent
+from neural_networks import dropout
 from neural_networks import pure
 from neural_networks import rnn
 from neural_networks import staircase
@@ -87,6 +91,18 @@ class ModelEntry:
   def build(config) -> pure.PureModel:
     """The model of `config` as a pure `init`/`apply` pair."""
     return pure.from_nnx(config.make)
+
+  @classmethod
+  def build_for_training(cls, config) -> tuple[pure.PureModel, float | None]:
+    """The training model of `config` and the dropout rate to feed its step
+    as a traced value. A nonzero rate builds the model with `dropout.ON`, so
+    that one program serves every nonzero rate. A rate of 0 (or no `dropout`
+    field) builds the model as it is, with no dropout in its program: at the
+    main job's size, masks drawn at rate 0 cost 10% of the step."""
+    if not getattr(config, 'dropout', 0.0):
+      return cls.build(config), None
+    return (cls.build(dataclasses.replace(config, dropout=dropout.ON)),
+            config.dropout)
 
   def config_from_json(self, fields: Mapping[str, Any]):
     return self.config_class(**fields)

@@ -169,7 +169,7 @@ def training_setup(config: config_lib.ExperimentConfig) -> TrainingSetup:
   return TrainingSetup(
       task=config.task.build(),
       phases=tuple(training.Phase(phase.name, phase.steps,
-                                  config.model_entry.build(model))
+                                  *config.model_entry.build_for_training(model))
                    for phase, model in phase_models),
       curriculum=t.curriculum.build(),
       train_config=training.TrainConfig(

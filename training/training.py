@@ -21,6 +21,7 @@ import optax
 import tqdm
 from absl import logging
 
+from neural_networks import dropout as dropout_lib
 from neural_networks import pure
 from tasks import task as task_lib
 from training import checkpointing
@@ -46,11 +47,19 @@ class TrainingDiverged(RuntimeError):
 class Phase:
   """`steps` consecutive training steps of one model (of one parameter
   structure shared by every phase), e.g. the staircase model's parallel
-  mode, then its staircase mode. `name` is logged as each step's `mode`."""
+  mode, then its staircase mode. `name` is logged as each step's `mode`.
+
+  `dropout_rate`, when given, is a traced input of the step
+  (`dropout.traced_rate`) that replaces the rate at each of the model's
+  dropout sites that is on: build the model with its rate set to
+  `dropout.ON`, and runs that differ only in this rate share the program.
+  None keeps the model's own rate, compiled in.
+  """
 
   name: str
   steps: int
   model: pure.PureModel
+  dropout_rate: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,28 +147,31 @@ def make_step_program(model: pure.PureModel,
                       layout: sharding.SeedLayout) -> Callable[..., Any]:
   """The jitted training step of every seed whose longest bucket is `bucket`.
 
-  `(state, length, which, seed, step, hyper) -> (state, metrics)`: per seed
-  (a leading axis when stacked) its length, the index `which` of its own
-  bucket in `buckets` and its seed; `step` and the optimizer's
-  `optimizers.Hyperparameters` (float32 scalars, traced: runs that differ
-  only in them share this program) are shared. Each seed samples at its own
-  bucket, padded to `bucket` (see `train_step.sample_padded`).
+  `(state, length, which, seed, step, hyper, dropout_rate) -> (state,
+  metrics)`: per seed (a leading axis when stacked) its length, the index
+  `which` of its own bucket in `buckets` and its seed; `step`, the
+  optimizer's `optimizers.Hyperparameters` (float32 scalars) and the
+  `dropout.Rate` (or None: the model's own rate; see `Phase`) are shared and
+  traced, so that runs differing only in them share this program. Each seed
+  samples at its own bucket, padded to `bucket` (see
+  `train_step.sample_padded`).
   """
   own = (bucket,)
   if layout.stacked:
     own = tuple(buckets[:list(buckets).index(bucket) + 1])
 
-  def step_at(state, length, which, seed, step, hyper):
+  def step_at(state, length, which, seed, step, hyper, dropout_rate):
     sample_and_step = train_step_lib.make_sample_and_train_step(
         model, optimizers.make_optimizer(*hyper), task, encoding, batch_size,
         tuple(task.padded_length(b) for b in own),
         constrain_batch=layout.constrain_batch)
     # Keys are derived on the device, inside the one program per step.
     _, data_key, dropout_key = step_keys(seed, step)
-    return sample_and_step(state, length, data_key, dropout_key, which)
+    with dropout_lib.traced_rate(dropout_rate):
+      return sample_and_step(state, length, data_key, dropout_key, which)
 
   return jax.jit(layout.over_seeds(step_at,
-                                   in_axes=(0, 0, 0, 0, None, None)),
+                                   in_axes=(0, 0, 0, 0, None, None, None)),
                  donate_argnums=0,
                  out_shardings=(layout.state_sharding, layout.replicated))
 
@@ -249,6 +261,9 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   phase_ends = np.cumsum([phase.steps for phase in phases])
   total = int(phase_ends[-1])
   compiled: dict[tuple[int, int], Callable] = {}
+  phase_rates = [None if phase.dropout_rate is None
+                 else dropout_lib.rate_values(phase.dropout_rate)
+                 for phase in phases]
 
   def step_fn(phase_index: int, bucket: int):
     if (phase_index, bucket) not in compiled:
@@ -289,7 +304,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
         bucket = length_buckets.bucket_for(int(length_R.max()), buckets)
         state, step_metrics = step_fn(phase_index, bucket)(
             state, per_seed(length_R), per_seed(which_R), per_seed(seed_R),
-            np.int32(step), hyper)
+            np.int32(step), hyper, phase_rates[phase_index])
         accumulator.add(step_metrics)
         interval_steps += 1
         steps_run += 1

@@ -1,5 +1,5 @@
-"""Compilation out of the way: few programs per run, optimizer values as
-traced inputs, and the persistent compilation cache."""
+"""Compilation out of the way: few programs per run, optimizer values and the
+dropout rate as traced inputs, and the persistent compilation cache."""
 
 import collections
 import dataclasses
@@ -16,6 +16,7 @@ import numpy as np
 from experiments import compilation_cache
 from experiments import original_flags
 from experiments import run
+from neural_networks import dropout
 from training import optimizers
 from training import sharding
 from training import train_step
@@ -90,43 +91,81 @@ class TracedHyperparametersTest(absltest.TestCase):
   def test_the_traced_step_equals_the_step_with_constants(self):
     config = _config(*_STAIRCASE, '--dropout=0.1')
     setup = run.training_setup(config)
-    model, task = setup.phases[-1].model, setup.task
+    phase, task = setup.phases[-1], setup.task
+    self.assertEqual(phase.dropout_rate, 0.1)
+    # A rate of 0 compiles no dropout at all.
+    self.assertIsNone(
+        run.training_setup(_config(*_STAIRCASE)).phases[-1].dropout_rate)
     layout = sharding.SeedLayout(1, sharding.make_mesh(1))
-    program = training.make_step_program(model, task, config.encoding, 8,
-                                         (12,), 12, layout)
+    program = training.make_step_program(phase.model, task, config.encoding,
+                                         8, (12,), 12, layout)
     key = jax.random.key(0)
-    for lr, wd, beta1_inv in ((1e-2, 0.0, 0.1), (3e-3, 0.1, 0.5)):
+    # Rates whose 1 - rate divides exactly (XLA may turn a division by a
+    # constant into a product), so that any difference is a defect: Adam's
+    # first step turns rounding in tiny gradients into visible updates.
+    for lr, wd, beta1_inv, rate in ((1e-2, 0.0, 0.1, 0.5),
+                                    (3e-3, 0.1, 0.5, 0.0),
+                                    (1e-3, 0.0, 0.2, 0.75)):
       hyper = optimizers.Hyperparameters(lr, wd, beta1_inv)
       optimizer = optimizers.make_optimizer(*hyper)
-      state = train_step.init_state(model, optimizer, key)
+      state = train_step.init_state(phase.model, optimizer, key)
       traced, _ = program(state, np.int32(9), np.int32(0), np.int32(5),
-                          np.int32(3), hyper.as_arrays())
+                          np.int32(3), hyper.as_arrays(),
+                          dropout.rate_values(rate))
       _, data_key, dropout_key = training.step_keys(5, 3)
+      # The model with this rate compiled in, as evaluation builds it.
+      model = config.model_entry.build(dataclasses.replace(
+          config.final_model, dropout=rate))
       constant = jax.jit(train_step.make_sample_and_train_step(
           model, optimizer, task, config.encoding, 8, 12))
       state = train_step.init_state(model, optimizer, key)
       expected, _ = constant(state, jnp.int32(9), data_key, dropout_key)
       jax.tree.map(lambda a, b: np.testing.assert_allclose(
           a, b, rtol=2e-5, atol=1e-7), traced.params, expected.params)
-    # One program served both settings.
+    # One program served every setting (0 too, fed to a model built with
+    # dropout on).
     self.assertEqual(program._cache_size(), 1)  # pylint: disable=protected-access
 
+  def test_the_dropout_rate_is_applied(self):
+    # Against a check that cannot fail: the rates give different steps.
+    setup = run.training_setup(_config(*_STAIRCASE, '--dropout=0.1'))
+    phase = setup.phases[-1]
+    layout = sharding.SeedLayout(1, sharding.make_mesh(1))
+    program = training.make_step_program(
+        phase.model, setup.task, _config(*_STAIRCASE).encoding, 8, (12,), 12,
+        layout)
+    hyper = optimizers.Hyperparameters(1e-2)
+    losses = []
+    for rate in (0.0, 0.0, 0.5):
+      state = train_step.init_state(
+          phase.model, optimizers.make_optimizer(*hyper), jax.random.key(0))
+      _, metrics = program(state, np.int32(12), np.int32(0), np.int32(5),
+                           np.int32(3), hyper.as_arrays(),
+                           dropout.rate_values(rate))
+      losses.append(float(metrics['loss']))
+    self.assertEqual(losses[0], losses[1])
+    self.assertNotEqual(losses[0], losses[2])
+
   def test_a_second_trial_with_other_optimizer_values_compiles_nothing(self):
+    # ... and another dropout rate (0 has a program of its own: no masks).
     cache_dir = run_folder.tempdir(self)
     compilation_cache.enable(cache_dir)
     self.addCleanup(compilation_cache.enable, '')
     events = _CacheEvents()
     out_dir = run_folder.tempdir(self)
-    first = _config(*_STAIRCASE, '--test_length=20', '--validate',
-                    '--validate_every=10', '--validation_length=12')
+    first = _config(*_STAIRCASE, '--dropout=0.1', '--test_length=20',
+                    '--validate', '--validate_every=10',
+                    '--validation_length=12')
     run.train_and_evaluate(first, os.path.join(out_dir, 'first'),
                            progress=False)
     self.assertGreater(events.counts['compile_requests_use_cache'], 3)
     events.reset()
     t = first.training
-    second = dataclasses.replace(first, training=dataclasses.replace(
-        t, learning_rate=t.learning_rate * 3, weight_decay=0.05,
-        adam_beta1_inv=0.3))
+    second = dataclasses.replace(
+        first, model=dataclasses.replace(first.model, dropout=0.15),
+        training=dataclasses.replace(
+            t, learning_rate=t.learning_rate * 3, weight_decay=0.05,
+            adam_beta1_inv=0.3))
     run.train_and_evaluate(second, os.path.join(out_dir, 'second'),
                            progress=False)
     requests = events.counts['compile_requests_use_cache']
