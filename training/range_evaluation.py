@@ -20,7 +20,7 @@ from training import train_step
 _EVAL_SEED = 1
 # Rows times padded tokens in one forward pass: bounds activation memory
 # (attention holds rows * T * T per head) without starving the CPU of rows.
-_TOKENS_PER_FORWARD = 2**16
+TOKENS_PER_FORWARD = 2**16
 # Lengths per compiled program of the exact protocol: 5 programs up to 500,
 # at about 10% padding overhead.
 EXACT_BUCKET_WIDTH = 100
@@ -50,10 +50,11 @@ def _sample_max_length(task: task_lib.Task, length: int) -> int:
 
 
 def _rows_per_forward(num_rows: int, unit: int, tokens: int,
-                      rows_per_forward: int | None) -> int:
+                      rows_per_forward: int | None,
+                      tokens_per_forward: int = TOKENS_PER_FORWARD) -> int:
   """Rows in one forward pass: a multiple of `unit` that divides `num_rows`."""
   if rows_per_forward is None:
-    rows_per_forward = max(unit, _TOKENS_PER_FORWARD // max(tokens, 1))
+    rows_per_forward = max(unit, tokens_per_forward // max(tokens, 1))
     rows_per_forward = min(num_rows, rows_per_forward // unit * unit)
     while num_rows % rows_per_forward:
       rows_per_forward -= unit
@@ -114,7 +115,9 @@ def evaluate_exact(model: pure.PureModel, params: pure.Params,
                    *, num_strings: int = 512, sub_batch_size: int = 64,
                    key: jax.Array | None = None,
                    bucket_width: int = EXACT_BUCKET_WIDTH,
-                   rows_per_forward: int | None = None) -> np.ndarray:
+                   rows_per_forward: int | None = None,
+                   tokens_per_forward: int = TOKENS_PER_FORWARD
+                   ) -> np.ndarray:
   """The original protocol: fresh strings for every length 1..`test_length`.
 
   For each length `L`, `num_strings` strings are sampled as sub-batches of
@@ -137,6 +140,9 @@ def evaluate_exact(model: pure.PureModel, params: pure.Params,
       `sub_batch_size` dividing `num_strings`); None picks it from the padded
       length to bound memory. Rows are independent at evaluation, so it never
       changes the result.
+    tokens_per_forward: with `rows_per_forward=None`, the most rows times
+      padded tokens in one forward pass. A model whose memory grows with the
+      length, not its square (one that skips padding), can take more.
 
   Returns:
     float64 `(test_length,)` accuracies; index `i` is length `i + 1`.
@@ -159,7 +165,8 @@ def evaluate_exact(model: pure.PureModel, params: pure.Params,
     bucket_length = _sample_max_length(task, bound)
     rows = _rows_per_forward(
         num_strings, sub_batch_size,
-        encoding.padded_length(task, bucket_length), rows_per_forward)
+        encoding.padded_length(task, bucket_length), rows_per_forward,
+        tokens_per_forward)
     lengths_K = jnp.arange(first, bound + 1, dtype=jnp.int32)
     # Dispatched asynchronously: the host waits once, after the last bucket.
     accuracies.append(_bucket_accuracies(

@@ -18,6 +18,7 @@ from experiments import original_flags
 from experiments import run
 from neural_networks import dropout
 from training import optimizers
+from training import range_evaluation
 from training import sharding
 from training import train_step
 from training import training
@@ -69,6 +70,8 @@ class ProgramsTest(absltest.TestCase):
                      '--eval_num_strings=64')
     self.assertEqual(run.training_setup(config).train_config.bucket_width, 12)
     self.assertEqual(run.exact_bucket_width(config), 130)
+    self.assertEqual(run.exact_options(config)['tokens_per_forward'],
+                     4 * range_evaluation.TOKENS_PER_FORWARD)
     result = run.train_and_evaluate(
         config, os.path.join(run_folder.tempdir(self), 'run'), progress=False)
     self.assertEqual(result.evaluations[0]['compiled_programs'],
@@ -80,6 +83,8 @@ class ProgramsTest(absltest.TestCase):
                      '--sequence_length=12', '--test_length=130', '--seed=0')
     self.assertEqual(run.training_setup(config).train_config.bucket_width, 10)
     self.assertEqual(run.exact_bucket_width(config), 100)
+    self.assertEqual(run.exact_options(config)['tokens_per_forward'],
+                     range_evaluation.TOKENS_PER_FORWARD)
     parallel = _config(*_STAIRCASE, '--train_steps=5', '--test_length=130')
     # A parallel phase pads: the whole run keeps buckets.
     self.assertEqual(run.training_setup(parallel).train_config.bucket_width,

@@ -222,6 +222,8 @@ class EvaluateTest(chex.TestCase):
         _PARITY_MODEL, {'scale': 10.0}, _PARITY, _NO_EOS, 40, **kw)
     np.testing.assert_array_equal(run(bucket_width=40, rows_per_forward=64),
                                   run(bucket_width=20))
+    np.testing.assert_array_equal(run(tokens_per_forward=2**22),
+                                  run(tokens_per_forward=1))
 
   def test_exact_reads_the_answer_after_eos(self):
     task = registry.task_entry('parity_check').build()
