@@ -19,6 +19,7 @@ from neural_networks import attention
 from neural_networks import dropout
 from neural_networks import initializers
 from neural_networks import layers
+from neural_networks import longest_length
 
 MODES = ('parallel', 'staircase')
 
@@ -239,11 +240,12 @@ class StaircaseTransformer(nnx.Module):
 
     # Rows past the batch's longest string see only padding: a training batch
     # has one length, so one program runs every length at the cost of its own
-    # rows (under vmap over seeds the test becomes a select). Each real row is
+    # rows (seeds trained together skip past the longest of them, see
+    # longest_length.py). Each real row is
     # recomputed in the backward pass rather than storing its activations: on
     # CPU the step is bound by memory traffic, and a padding row then stores
     # nothing (benchmarks in the README).
-    active_rows = -(-jnp.max(length_B) // C) + P - 1
+    active_rows = -(-longest_length.longest(length_B) // C) + P - 1
 
     def row(carry, xs):
       return jax.lax.cond(xs[0] < active_rows, jax.checkpoint(real_row),

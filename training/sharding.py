@@ -87,10 +87,12 @@ class SeedLayout:
 
   def over_seeds(self, fn: Callable[..., Any],
                  in_axes: Any = 0) -> Callable[..., Any]:
-    """`fn` written for one seed, batched over the seed axis when stacked."""
+    """`fn` written for one seed, batched over the seed axis when stacked
+    (named `SEED_AXIS`, for collectives over seeds)."""
     if not self.stacked:
       return fn
-    return jax.vmap(fn, in_axes=in_axes, spmd_axis_name=SEED_AXIS)
+    return jax.vmap(fn, in_axes=in_axes, axis_name=SEED_AXIS,
+                    spmd_axis_name=SEED_AXIS)
 
   def constrain_batch(self, tree: Any) -> Any:
     """Splits the leading (batch) axis of one seed's arrays over `data`.

@@ -22,6 +22,7 @@ import tqdm
 from absl import logging
 
 from neural_networks import dropout as dropout_lib
+from neural_networks import longest_length
 from neural_networks import pure
 from tasks import task as task_lib
 from training import checkpointing
@@ -167,7 +168,9 @@ def make_step_program(model: pure.PureModel,
         constrain_batch=layout.constrain_batch)
     # Keys are derived on the device, inside the one program per step.
     _, data_key, dropout_key = step_keys(seed, step)
-    with dropout_lib.traced_rate(dropout_rate):
+    with (dropout_lib.traced_rate(dropout_rate),
+          longest_length.shared_over(
+              sharding.SEED_AXIS if layout.stacked else None)):
       return sample_and_step(state, length, data_key, dropout_key, which)
 
   return jax.jit(layout.over_seeds(step_at,

@@ -77,6 +77,26 @@ class ProgramsTest(absltest.TestCase):
     self.assertEqual(result.evaluations[0]['compiled_programs'],
                      {'training': 1, 'validation': 0, 'evaluation': 1})
 
+  def test_seeds_trained_together_still_skip_padding_rows(self):
+    # Under vmap, a row test on each seed's own length would become a select
+    # that runs every row; the shared longest length keeps the cond.
+    setup = run.training_setup(_config(*_STAIRCASE, '--num_seeds=2'))
+    phase = setup.phases[-1]
+    layout = sharding.SeedLayout(2, sharding.make_mesh(2))
+    self.assertTrue(layout.stacked)
+    hyper = optimizers.Hyperparameters(1e-2)
+    state = training.initial_state(
+        phase.model, optimizers.make_optimizer(*hyper), (0, 1), layout)
+    program = training.make_step_program(
+        phase.model, setup.task, _config(*_STAIRCASE).encoding, 8, (12,), 12,
+        layout)
+    two = lambda *values: np.array(values, np.int32)
+    text = str(jax.make_jaxpr(program)(
+        state, two(3, 9), two(0, 0), two(0, 1), np.int32(0),
+        hyper.as_arrays(), None))
+    self.assertTrue(' cond[' in text and ' pmax[' in text,
+                    'the stacked step has no row cond over a shared length')
+
   def test_models_that_pay_for_padding_keep_their_buckets(self):
     config = _config('--architecture=transformer', '--num_layers=1',
                      '--embed_size=8', '--num_heads=2', '--include_eos=0',
