@@ -10,7 +10,8 @@ by `run.train_and_evaluate` with `--num_seeds` vmapped seeds; a rerun skips
 finished cells and resumes an interrupted one. After every cell the table
 (`table.md`, `table.csv`) and the figures (`accuracy_vs_length_<task>.png`,
 `score_vs_chunk.png`, `time_vs_chunk.png`) are rewritten from every finished
-cell.
+cell, those of the suite that earlier commands finished in the same folder
+(other tasks or architectures, with the same number of seeds) included.
 `experiments/grid.py` defines the architectures and the budgets.
 """
 
@@ -78,6 +79,13 @@ def main(argv: Sequence[str]) -> None:
           {**cell.overrides, 'num_seeds': num_seeds, 'seed': seed})))
     except config_lib.ConfigError as e:
       raise config_lib.ConfigError(f'{cell.name}: {e}') from None
+  # Cells of the suite finished in this folder by earlier commands (other
+  # tasks or architectures, the same seeds) stay in the table and figures.
+  requested = {cell.name for cell in cells}
+  suite_cells = grid.cells(suite_tasks, suite_architectures, budget, published)
+  earlier = {cell.name: grid.read_run(_run_dir(out_dir, cell), num_seeds)
+             for cell in suite_cells if cell.name not in requested}
+  order = [cell.name for cell in suite_cells]
   found = {}
   caption = (f'Budget `{budget}`, {num_seeds} seed(s) from seed {seed}.'
              ' Each cell: ood score (mean accuracy over every length past'
@@ -85,7 +93,7 @@ def main(argv: Sequence[str]) -> None:
              " the original's score (mean over lengths 42..test length),"
              ' and the seeds with ood score >= 0.99.')
   for index, (cell, config) in enumerate(zip(cells, configs), 1):
-    run_dir = os.path.join(out_dir, 'runs', cell.task, cell.architecture)
+    run_dir = _run_dir(out_dir, cell)
     finished = grid.read_run(run_dir, num_seeds)
     if finished is None:
       logging.info('Cell %d of %d: %s', index, len(cells), cell.name)
@@ -99,10 +107,16 @@ def main(argv: Sequence[str]) -> None:
                    len(cells), cell.name)
     found[cell.name] = finished
     if jax.process_index() == 0:
-      _write(out_dir, found, caption)
+      shown = {**found, **{k: v for k, v in earlier.items() if v is not None}}
+      _write(out_dir, {name: shown[name] for name in order if name in shown},
+             caption)
   if jax.process_index() == 0:
     with open(os.path.join(out_dir, 'table.md')) as f:
       print(f.read(), end='')
+
+
+def _run_dir(out_dir: str, cell) -> str:
+  return os.path.join(out_dir, 'runs', cell.task, cell.architecture)
 
 
 def _write(out_dir: str, found, caption: str) -> None:

@@ -129,6 +129,21 @@ class SmokeGridTest(absltest.TestCase):
     self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
     self.assertEqual(proc.stderr.count('finished before, skipped'), 2)
 
+  def test_cells_of_an_earlier_command_stay_in_the_table(self):
+    out_dir = self.out_dir + '_more'
+    shutil.copytree(self.out_dir, out_dir)
+    self.addCleanup(shutil.rmtree, out_dir, ignore_errors=True)
+    proc = _reproduce('--budget=smoke', '--tasks=even_pairs',
+                      '--architectures=staircase_c1', f'--out_dir={out_dir}')
+    self.assertEqual(proc.returncode, 0, msg=proc.stderr[-3000:])
+    with open(os.path.join(out_dir, 'table.csv')) as f:
+      cells = [line.split(',')[:2] for line in f.read().splitlines()[1:]]
+    self.assertEqual(cells, [['parity_check', 'staircase_c1'],
+                             ['parity_check', 'staircase_c2'],
+                             ['even_pairs', 'staircase_c1']])
+    with open(os.path.join(out_dir, 'table.md')) as f:
+      self.assertIn('| architecture | parity_check | even_pairs |', f.read())
+
   def test_an_unknown_architecture_is_one_line(self):
     proc = _reproduce('--architectures=gpt', f'--out_dir={self.out_dir}_x')
     self.assertNotEqual(proc.returncode, 0)
