@@ -152,7 +152,8 @@ class TracedHyperparametersTest(absltest.TestCase):
     self.assertEqual(program._cache_size(), 1)  # pylint: disable=protected-access
 
   def test_the_dropout_rate_is_applied(self):
-    # Against a check that cannot fail: the rates give different steps.
+    # The traced rate takes effect: the same rate gives the same step,
+    # another rate another (so the equality above is not vacuous).
     setup = run.training_setup(_config(*_STAIRCASE, '--dropout=0.1'))
     phase = setup.phases[-1]
     layout = sharding.SeedLayout(1, sharding.make_mesh(1))
@@ -171,8 +172,9 @@ class TracedHyperparametersTest(absltest.TestCase):
     self.assertEqual(losses[0], losses[1])
     self.assertNotEqual(losses[0], losses[2])
 
-  def test_a_second_trial_with_other_optimizer_values_compiles_nothing(self):
-    # ... and another dropout rate (0 has a program of its own: no masks).
+  def test_a_second_trial_with_other_optimizer_values_and_dropout_compiles_nothing(
+      self):
+    # Dropout 0.1, then 0.15 (a rate of 0 has a program of its own: no masks).
     cache_dir = run_folder.tempdir(self)
     compilation_cache.enable(cache_dir)
     self.addCleanup(compilation_cache.enable, '')
