@@ -172,8 +172,7 @@ class TracedHyperparametersTest(absltest.TestCase):
     self.assertEqual(losses[0], losses[1])
     self.assertNotEqual(losses[0], losses[2])
 
-  def test_a_second_trial_with_other_optimizer_values_and_dropout_compiles_nothing(
-      self):
+  def test_a_second_trial_with_other_hyperparameters_compiles_nothing(self):
     # Dropout 0.1, then 0.15 (a rate of 0 has a program of its own: no masks).
     cache_dir = run_folder.tempdir(self)
     compilation_cache.enable(cache_dir)
