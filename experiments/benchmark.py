@@ -31,7 +31,6 @@ from experiments import cli
 from experiments import config as config_lib
 from experiments import original_flags
 from experiments import run
-from neural_networks import dropout
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -99,8 +98,7 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
                                  optimizers.make_optimizer(*hyper), (0,),
                                  layout)
   hyper = hyper.as_arrays()
-  rate = (None if phase.dropout_rate is None
-          else dropout.rate_values(phase.dropout_rate))
+  rate = phase.step_dropout()
   one = lambda value: np.int32(value)
   programs, flops, trace_s, compile_s = {}, {}, 0.0, 0.0
   for which, bucket in enumerate(buckets):

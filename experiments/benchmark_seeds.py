@@ -46,7 +46,6 @@ from experiments import cli
 from experiments import config as config_lib
 from experiments import original_flags
 from experiments import run
-from neural_networks import dropout
 from training import length_buckets
 from training import optimizers
 from training import results as results_lib
@@ -85,8 +84,7 @@ def _throughput(config: config_lib.ExperimentConfig, num_seeds: int,
       train_config.adam_beta1_inv)
   optimizer = optimizers.make_optimizer(*hyper)
   hyper = hyper.as_arrays()
-  rate = (None if setup.phases[-1].dropout_rate is None
-          else dropout.rate_values(setup.phases[-1].dropout_rate))
+  rate = setup.phases[-1].step_dropout()
   state = training.initial_state(model, optimizer, train_config.seeds, layout)
   buckets = length_buckets.make_buckets(
       setup.curriculum.max_length, train_config.bucket_width,

@@ -11,7 +11,8 @@ finished cells and resumes an interrupted one. After every cell the table
 (`table.md`, `table.csv`) and the figures (`accuracy_vs_length_<task>.png`,
 `score_vs_chunk.png`, `time_vs_chunk.png`) are rewritten from every finished
 cell, those of the suite that earlier commands finished in the same folder
-(other tasks or architectures, with the same number of seeds) included.
+(other tasks or architectures, with the same number of seeds) included,
+from the first write on.
 `experiments/grid.py` defines the architectures and the budgets.
 """
 
@@ -79,12 +80,11 @@ def main(argv: Sequence[str]) -> None:
           {**cell.overrides, 'num_seeds': num_seeds, 'seed': seed})))
     except config_lib.ConfigError as e:
       raise config_lib.ConfigError(f'{cell.name}: {e}') from None
-  # Cells of the suite finished in this folder by earlier commands (other
-  # tasks or architectures, the same seeds) stay in the table and figures.
-  requested = {cell.name for cell in cells}
+  # Every cell of the suite already finished in this folder (by this command
+  # or earlier ones, with the same seeds) is in the table from the start.
   suite_cells = grid.cells(suite_tasks, suite_architectures, budget, published)
   earlier = {cell.name: grid.read_run(_run_dir(out_dir, cell), num_seeds)
-             for cell in suite_cells if cell.name not in requested}
+             for cell in suite_cells}
   order = [cell.name for cell in suite_cells]
   found = {}
   caption = (f'Budget `{budget}`, {num_seeds} seed(s) from seed {seed}.'
@@ -107,7 +107,7 @@ def main(argv: Sequence[str]) -> None:
                    len(cells), cell.name)
     found[cell.name] = finished
     if jax.process_index() == 0:
-      shown = {**found, **{k: v for k, v in earlier.items() if v is not None}}
+      shown = {**{k: v for k, v in earlier.items() if v is not None}, **found}
       _write(out_dir, {name: shown[name] for name in order if name in shown},
              caption)
   if jax.process_index() == 0:

@@ -62,6 +62,11 @@ class Phase:
   model: pure.PureModel
   dropout_rate: float | None = None
 
+  def step_dropout(self) -> 'dropout_lib.Rate | None':
+    """The step program's `dropout_rate` argument for this phase."""
+    return (None if self.dropout_rate is None
+            else dropout_lib.rate_values(self.dropout_rate))
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -264,9 +269,7 @@ def train_seeds(task: task_lib.Task, phases: Sequence[Phase],
   phase_ends = np.cumsum([phase.steps for phase in phases])
   total = int(phase_ends[-1])
   compiled: dict[tuple[int, int], Callable] = {}
-  phase_rates = [None if phase.dropout_rate is None
-                 else dropout_lib.rate_values(phase.dropout_rate)
-                 for phase in phases]
+  phase_rates = [phase.step_dropout() for phase in phases]
 
   def step_fn(phase_index: int, bucket: int):
     if (phase_index, bucket) not in compiled:
