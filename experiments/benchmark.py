@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +30,7 @@ from absl import flags
 
 from experiments import cli
 from experiments import config as config_lib
+from experiments import op_profile
 from experiments import original_flags
 from experiments import run
 from training import length_buckets
@@ -47,6 +49,15 @@ _FORWARD_BATCH_SIZE = flags.DEFINE_integer(
 _FORWARD_REPEATS = flags.DEFINE_integer('forward_repeats', 5,
                                         'Timed forward passes.', lower_bound=1)
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the results here.')
+_PROFILE_STEPS = flags.DEFINE_integer(
+    'profile_steps', 0,
+    'After the timed steps, run this many more under jax.profiler and report'
+    ' the XLA operation time per step by kind (experiments/op_profile.py).'
+    ' 0: no profile.', lower_bound=0)
+_PROFILE_DIR = flags.DEFINE_string(
+    'profile_dir', None,
+    'Where --profile_steps writes its trace (TensorBoard / Perfetto format);'
+    ' unset: a temporary folder, deleted afterwards.')
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -66,11 +77,14 @@ def _matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
 
 def measure(config: config_lib.ExperimentConfig, steps: int,
             forward_length: int, forward_batch_size: int,
-            forward_repeats: int) -> dict:
+            forward_repeats: int, profile_steps: int = 0,
+            profile_dir: str | None = None) -> dict:
   """Step and forward times of the config's final model; compile apart.
 
   The step is the training loop's own program (`training.make_step_program`,
-  one seed, one device), at the buckets the loop would use.
+  one seed, one device), at the buckets the loop would use. With
+  `profile_steps`, that many further steps (the same lengths as the first
+  timed ones) are profiled into `profile_dir`.
   """
   task = config.task.build()
   encoding = config.encoding
@@ -141,6 +155,37 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
   results['compilation_cache'] = jax.config.jax_compilation_cache_dir
   results['train_gflops_per_s'] = sum(step_flops) / sum(times) / 1e9
 
+  if profile_steps:
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as scratch:
+      trace_dir = profile_dir or scratch
+      start = time.perf_counter()
+      with jax.profiler.trace(trace_dir):
+        for i in range(profile_steps):
+          length = int(rng.integers(1, setup.curriculum.max_length + 1))
+          which = int(np.searchsorted(buckets, length))
+          state, metrics = programs[buckets[which]](
+              state, one(length), one(which), one(0), one(steps + i + 1),
+              hyper, rate)
+          jax.block_until_ready(metrics)
+      wall_s = time.perf_counter() - start
+      by_kind = op_profile.op_time_by_kind(trace_dir)
+    per_step = lambda value: value / profile_steps
+    results['profile'] = {
+        'steps': profile_steps,
+        'trace_dir': profile_dir,
+        'wall_ms_per_step_under_profiler': per_step(wall_s * 1e3),
+        'threads': by_kind['threads'],
+        'op_ms_per_step_all_threads': per_step(
+            sum(k['ms'] for k in by_kind['kinds'].values())),
+        'ops_per_step_all_threads': per_step(
+            sum(k['calls'] for k in by_kind['kinds'].values())),
+        # `[kind, ms, calls]` per step, by decreasing time.
+        'by_kind_per_step': [
+            [kind, per_step(k['ms']), per_step(k['calls'])]
+            for kind, k in by_kind['kinds'].items()],
+    }
+
   L, B = forward_length, forward_batch_size
   batch = task.sample_batch(jax.random.key(0), B, int(task.token_length(L)), L)
   inputs = encoding.encode(task, batch)
@@ -170,8 +215,17 @@ def main(argv: Sequence[str]) -> None:
   if not original_flags.FLAGS['second_training_steps'].present:
     values['second_training_steps'] = max(values['second_training_steps'], 1)
   config = original_flags.to_config(values)
+  if _PROFILE_DIR.value is not None:
+    if not _PROFILE_STEPS.value:
+      raise config_lib.ConfigError(
+          '--profile_dir needs --profile_steps=N (N > 0) to profile anything.')
+    if os.path.exists(_PROFILE_DIR.value) and not os.path.isdir(
+        _PROFILE_DIR.value):
+      raise config_lib.ConfigError(
+          f'--profile_dir={_PROFILE_DIR.value} is a file; give a folder.')
   results = measure(config, _STEPS.value, _FORWARD_LENGTH.value,
-                    _FORWARD_BATCH_SIZE.value, _FORWARD_REPEATS.value)
+                    _FORWARD_BATCH_SIZE.value, _FORWARD_REPEATS.value,
+                    _PROFILE_STEPS.value, _PROFILE_DIR.value)
   print(json.dumps(results, indent=2))
   if _JSON_OUT.value:
     results_lib.write_json(_JSON_OUT.value, results)

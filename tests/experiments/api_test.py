@@ -408,11 +408,24 @@ class BenchmarkTest(parameterized.TestCase):
             batch_size=4, curriculum=config_lib.CurriculumConfig(
                 max_length=6)), encoding=encoding)
     numbers = benchmark.measure(config, steps=2, forward_length=12,
-                                forward_batch_size=2, forward_repeats=1)
+                                forward_batch_size=2, forward_repeats=1,
+                                profile_steps=2)
     for key in ('train_step_s_median', 'compile_s', 'train_gflops_per_s',
                 'forward_L12_s_median', 'fraction_of_matmul_rate'):
       self.assertGreater(numbers[key], 0, key)
       self.assertTrue(np.isfinite(numbers[key]), key)
+    profile = numbers['profile']
+    self.assertEqual(profile['steps'], 2)
+    self.assertGreater(profile['op_ms_per_step_all_threads'], 0)
+    self.assertGreater(profile['ops_per_step_all_threads'], 1)
+    kind_ms = [ms for _, ms, _ in profile['by_kind_per_step']]
+    self.assertEqual(kind_ms, sorted(kind_ms, reverse=True))
+    self.assertAlmostEqual(sum(kind_ms),
+                           profile['op_ms_per_step_all_threads'])
+    # Exclusive op time fits in the threads' wall time.
+    self.assertLessEqual(profile['op_ms_per_step_all_threads'],
+                         profile['threads']
+                         * profile['wall_ms_per_step_under_profiler'])
 
 
 if __name__ == '__main__':
