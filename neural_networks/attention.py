@@ -12,11 +12,20 @@ from flax import nnx
 from neural_networks import dropout as dropout_lib
 from neural_networks import initializers
 
-# Below this many query-key pairs, attention multiplies and sums instead of
-# calling batched matrix products: a staircase row or a small block makes
-# thousands of tiny matmuls per step, far slower on CPU than a few fused
-# elementwise kernels.
+# Below this many query-key pairs, and for heads this narrow, attention
+# multiplies and sums instead of calling batched matrix products: a staircase
+# row (heads of 8) makes thousands of tiny matmuls per step, far slower on CPU
+# than a few fused elementwise kernels. Wide heads make the elementwise
+# products (Q x M x H x K per string) too big to pay: the block-recurrent
+# parity model (heads of 128, windows 2 x 4) ran its length-500 forward in
+# 5.8 s elementwise and 4.9 s with matrix products (experiments/benchmark.py).
 _SMALL_ATTENTION = 256
+_NARROW_HEAD = 32
+
+
+def _elementwise(Q: int, M: int, K: int) -> bool:
+  """Whether `attend` multiplies and sums rather than calling matmuls."""
+  return Q * M <= _SMALL_ATTENTION and K <= _NARROW_HEAD
 
 
 def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
@@ -32,7 +41,8 @@ def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
   """
   Q, M = q_XQHK.shape[-3], k_XMJK.shape[-3]
   shared_kv = k_XMJK.shape[-2] == 1  # Multi-query: one key/value head.
-  if Q * M <= _SMALL_ATTENTION:  # Heads last: (..., Q, M, H).
+  elementwise = _elementwise(Q, M, q_XQHK.shape[-1])
+  if elementwise:  # Heads last: (..., Q, M, H).
     logits = (q_XQHK[..., :, None, :, :] * k_XMJK[..., None, :, :, :]).sum(-1)
     mask = None if mask_XQM is None else mask_XQM[..., None]
     head_axis, key_axis = -1, -2
@@ -54,7 +64,7 @@ def attend(q_XQHK: jax.Array, k_XMJK: jax.Array, v_XMJK: jax.Array,
   if mask is not None:  # Masked keys underflow to 0; a row with no key is 0.
     weights = jnp.where(mask.any(axis=key_axis, keepdims=True), weights, 0.0)
   weights = dropout_lib.dropout(weights, dropout_rate, seed)
-  if Q * M <= _SMALL_ATTENTION:
+  if elementwise:
     return (weights[..., None] * v_XMJK[..., None, :, :, :]).sum(-3)
   if shared_kv:
     return jnp.einsum('...HQM,...MK->...QHK', weights, v_XMJK[..., 0, :])

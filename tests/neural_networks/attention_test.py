@@ -34,11 +34,12 @@ class AttendTest(parameterized.TestCase):
 
   @parameterized.product(
       size=((3, 5), (16, 20)),  # Q x M below and above the small-path limit.
+      K=(4, 64),  # Heads narrow enough for the small path, and too wide.
       kv_heads=(1, 2), per_head_scale=(False, True))
-  def test_matches_the_definition(self, size, kv_heads, per_head_scale):
+  def test_matches_the_definition(self, size, K, kv_heads, per_head_scale):
     Q, M = size
-    self.assertEqual(Q * M <= attention._SMALL_ATTENTION, Q == 3)
-    B, H, K = 1, 2, 4
+    self.assertEqual(attention._elementwise(Q, M, K), Q == 3 and K == 4)
+    B, H = 1, 2
     keys = jax.random.split(jax.random.key(Q), 4)
     q = jax.random.normal(keys[0], (B, Q, H, K))
     k = jax.random.normal(keys[1], (B, M, kv_heads, K))
