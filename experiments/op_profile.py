@@ -5,6 +5,10 @@ runtime thread. A control-flow operation (`while`, `conditional`) spans the
 operations of its body, so each event is charged only its exclusive time (its
 duration less that of the events nested in it on the same thread). Kinds are
 HLO names without their numeric suffix: `dot`, `fusion`, `copy`, ...
+
+A caveat: XLA's CPU runtime may run a large matrix product asynchronously on
+Eigen's thread pool, and its event then covers less than its work, so read
+`dot` times as lower bounds and compare the total with the step's wall time.
 """
 
 import collections

@@ -418,8 +418,11 @@ def _resume(checkpointer: checkpointing.Checkpointer, state,
             jsonl_R: Sequence[metrics_lib.JsonlWriter], validate: bool):
   """`(start step, state)`: the newest checkpoint's, with the metric sums
   and the validation tracker it saved, and every metrics log cut back to it
-  (the steps after it run again)."""
+  (the steps after it run again); with no checkpoint, step 0 and empty logs."""
   if checkpointer.latest_step() is None:
+    # A fresh start: lines an earlier, uncheckpointed attempt logged go.
+    for log in jsonl_R:
+      log.truncate_after(-1)
     return 0, state
   step, state, extra = checkpointer.restore(state)
   accumulator.load_json(extra['unlogged'])

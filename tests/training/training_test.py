@@ -225,6 +225,15 @@ class ResumeTest(parameterized.TestCase):
     self.assertIn('Resuming from step 14', printed)
     self.assert_same_as_run_a(result, run_dir)
 
+  def test_a_crash_before_any_checkpoint_starts_afresh_without_old_lines(self):
+    run_dir = _tempdir(self)
+    with self.assertRaises(RuntimeError):
+      _train(self.models, run_dir, log_fn=_raise_at(5, RuntimeError()))
+    self.assertEqual([r['step'] for r in _read_metrics(run_dir)], [3, 5])
+    result, printed = _train(self.models, run_dir)
+    self.assertNotIn('Resuming', printed)
+    self.assert_same_as_run_a(result, run_dir)  # Steps 3 and 5 once each.
+
   def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(self):
     run_dir = _tempdir(self)
     with self.assertRaises(RuntimeError):
