@@ -243,6 +243,13 @@ def _save(fig, path: str) -> str:
   return path
 
 
+def distinct_colors(n: int) -> list[tuple[float, ...]]:
+  """`n` colors, all different for n <= 20 (matplotlib's default cycle
+  repeats after 10, and the grid has 11 architectures)."""
+  palette = _pyplot().get_cmap('tab20')
+  return [palette((2 * i) % 20 + (2 * i) // 20) for i in range(n)]
+
+
 def plot_tasks(out_dir: str, found: Mapping[str, Mapping[str, Any]]) -> list[str]:
   """`accuracy_vs_length_<task>.png`: each architecture's best seed (by
   ood_score), the spread over seeds shaded."""
@@ -251,15 +258,19 @@ def plot_tasks(out_dir: str, found: Mapping[str, Mapping[str, Any]]) -> list[str
   for task in dict.fromkeys(name.split('/')[0] for name in found):
     runs = {name.split('/')[1]: run for name, run in found.items()
             if name.startswith(f'{task}/')}
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     training_length = next(iter(runs.values()))['training_length']
     ax.axvspan(1, training_length, color='tab:green', alpha=0.1,
                label=f'training lengths 1..{training_length}')
-    for architecture, run in runs.items():
+    # Earlier rows on top: where curves coincide (e.g. at 1.0), the
+    # staircase model shows over the RNN baselines.
+    for i, ((architecture, run), color) in enumerate(
+        zip(runs.items(), distinct_colors(len(runs)))):
       accuracy_SL = run['accuracy_SL']
       lengths = np.arange(1, accuracy_SL.shape[1] + 1)
       best = accuracy_SL[int(np.argmax(run['ood_scores']))]
-      line, = ax.plot(lengths, best, lw=1.1,
+      line, = ax.plot(lengths, best, lw=1.1, color=color,
+                      zorder=3 + len(runs) - i,
                       label=f'{architecture} (best of {len(accuracy_SL)})')
       if len(accuracy_SL) > 1:
         ax.fill_between(lengths, accuracy_SL.min(0), accuracy_SL.max(0),
@@ -268,7 +279,7 @@ def plot_tasks(out_dir: str, found: Mapping[str, Mapping[str, Any]]) -> list[str
            title=f'{task}: accuracy against length (best seed; shaded: the'
            ' range over seeds)')
     ax.title.set_fontsize(9)
-    ax.legend(loc='lower left', fontsize=7, ncol=2)
+    ax.legend(loc='center left', bbox_to_anchor=(1.01, 0.5), fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     paths.append(_save(fig, os.path.join(out_dir,

@@ -74,6 +74,12 @@ class BudgetTest(absltest.TestCase):
                      {k: v for k, v in parity.items() if k != 'task'})
     self.assertEqual(by_name['tomita_3/lstm']['task'], 'tomita_3')
 
+  def test_the_eleven_architectures_get_eleven_colors(self):
+    colors = grid.distinct_colors(len(grid.ARCHITECTURES))
+    self.assertLen(colors, 11)
+    self.assertLen(set(colors), 11)
+    self.assertLen(set(grid.distinct_colors(20)), 20)
+
   def test_an_unknown_budget_is_refused(self):
     with self.assertRaisesRegex(ValueError, '--budget'):
       grid.at_budget({}, 'huge')
