@@ -234,6 +234,7 @@ class ResumeTest(parameterized.TestCase):
     self.assertNotIn('Resuming', printed)
     self.assert_same_as_run_a(result, run_dir)  # Steps 3 and 5 once each.
 
+  @pytest.mark.slow  # 14 s; example_test checks the same through the CLI.
   def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(self):
     run_dir = _tempdir(self)
     with self.assertRaises(RuntimeError):
@@ -246,6 +247,7 @@ class ResumeTest(parameterized.TestCase):
         os.path.join(run_dir, 'checkpoints', 'damaged_latest_14')))
     self.assert_same_as_run_a(result, run_dir)
 
+  @pytest.mark.slow  # 6 s; example_test checks the same through the CLI.
   def test_no_readable_checkpoint_is_one_clear_error(self):
     run_dir = _tempdir(self)
     with self.assertRaises(RuntimeError):
