@@ -214,6 +214,7 @@ class ResumeTest(parameterized.TestCase):
             record)
         self.assertTrue(np.isfinite(record['train_loss']))
 
+  @pytest.mark.slow  # 12 s; example_test checks the same through the CLI.
   def test_a_crash_resumes_from_the_last_checkpoint_and_matches(self):
     run_dir = _tempdir(self)
     crash = RuntimeError('simulated crash')
