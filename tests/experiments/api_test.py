@@ -409,11 +409,16 @@ class BenchmarkTest(parameterized.TestCase):
                 max_length=6)), encoding=encoding)
     numbers = benchmark.measure(config, steps=2, forward_length=12,
                                 forward_batch_size=2, forward_repeats=1,
-                                profile_steps=2)
+                                # The profile does not depend on the model.
+                                profile_steps=2 if architecture == 'staircase'
+                                else 0)
     for key in ('train_step_s_median', 'compile_s', 'train_gflops_per_s',
                 'forward_L12_s_median', 'fraction_of_matmul_rate'):
       self.assertGreater(numbers[key], 0, key)
       self.assertTrue(np.isfinite(numbers[key]), key)
+    if architecture != 'staircase':
+      self.assertNotIn('profile', numbers)
+      return
     profile = numbers['profile']
     self.assertEqual(profile['steps'], 2)
     self.assertGreater(profile['op_ms_per_step_all_threads'], 0)
