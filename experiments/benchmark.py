@@ -133,21 +133,30 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
                         hyper, rate)  # Warm-up.
   jax.block_until_ready(state)
 
-  rng = np.random.default_rng(0)
-  times, step_flops = [], []
+  def run_steps(count: int, first_step: int):
+    """`count` steps at lengths drawn from seed 0: their lengths and times."""
+    nonlocal state
+    rng = np.random.default_rng(0)
+    lengths, times = [], []
+    for i in range(count):
+      length = int(rng.integers(1, setup.curriculum.max_length + 1))
+      which = int(np.searchsorted(buckets, length))
+      start = time.perf_counter()
+      state, metrics = programs[buckets[which]](
+          state, one(length), one(which), one(0), one(first_step + i), hyper,
+          rate)
+      jax.block_until_ready(metrics)
+      times.append(time.perf_counter() - start)
+      lengths.append(length)
+    return lengths, times
+
+  lengths, times = run_steps(steps, first_step=1)
   skips = run.skips_padding(model_cfg)
-  for i in range(steps):
-    length = int(rng.integers(1, setup.curriculum.max_length + 1))
-    which = int(np.searchsorted(buckets, length))
-    start = time.perf_counter()
-    state, metrics = programs[buckets[which]](
-        state, one(length), one(which), one(0), one(i + 1), hyper, rate)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-    # The work done: a model that skips padding runs only the real length.
-    step_flops.append(
-        3 * model_cfg.flops(batch_size, int(task.token_length(length)))
-        if skips else flops[buckets[which]])
+  # The work done: a model that skips padding runs only the real length.
+  step_flops = [
+      3 * model_cfg.flops(batch_size, int(task.token_length(length))) if skips
+      else flops[length_buckets.bucket_for(length, buckets)]
+      for length in lengths]
   results['train_step_s_median'] = statistics.median(times)
   results['train_step_s_mean'] = statistics.fmean(times)
   results['trace_and_lower_s'] = trace_s
@@ -156,20 +165,12 @@ def measure(config: config_lib.ExperimentConfig, steps: int,
   results['train_gflops_per_s'] = sum(step_flops) / sum(times) / 1e9
 
   if profile_steps:
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as scratch:
       trace_dir = profile_dir or scratch
-      start = time.perf_counter()
       with jax.profiler.trace(trace_dir):
-        for i in range(profile_steps):
-          length = int(rng.integers(1, setup.curriculum.max_length + 1))
-          which = int(np.searchsorted(buckets, length))
-          state, metrics = programs[buckets[which]](
-              state, one(length), one(which), one(0), one(steps + i + 1),
-              hyper, rate)
-          jax.block_until_ready(metrics)
-      wall_s = time.perf_counter() - start
+        _, profiled_times = run_steps(profile_steps, first_step=steps + 1)
       by_kind = op_profile.op_time_by_kind(trace_dir)
+    wall_s = sum(profiled_times)
     per_step = lambda value: value / profile_steps
     results['profile'] = {
         'steps': profile_steps,
