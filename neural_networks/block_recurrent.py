@@ -307,8 +307,8 @@ def rotary_tables(C: int, K: int, use_xpos: bool, dtype):
 
 def rotate(u_XMJK: jax.Array, cos_MK, sin_MK, scale_MK) -> jax.Array:
   """Rotary embedding over the whole head width, times the XPos factor:
-  `u cos + [-second half, first half] sin`, written per half so that XLA
-  fuses it into one pass instead of storing the half turn."""
+  `u cos + [-second half, first half] sin`, written per half so that the
+  half-turned copy of `u` is never stored."""
   first_XMJK, second_XMJK = jnp.split(u_XMJK, 2, axis=-1)
   lead = (None,) * (u_XMJK.ndim - 3)
   cos_XMJK, sin_XMJK, scale_XMJK = (t[lead + (slice(None), None)]

@@ -3,9 +3,9 @@
 Differentiating `jax.nn.gelu(approximate=False)` through `erfc` leads
 XLA:CPU to write `exp(-x^2)`, `erfc` and their products to memory as
 separate arrays the size of the feed-forward layer, and on CPU such a pass
-costs its memory traffic. The hand-written gradient keeps only the two
-inputs and computes the GELU's derivative, `Phi(x) + x phi(x)`, in one
-elementwise pass (benchmarks in the README).
+costs its memory traffic. The hand-written gradient keeps only its input
+and computes the GELU's derivative, `Phi(x) + x phi(x)`, in one elementwise
+pass (benchmarks in the README).
 """
 
 import math
@@ -28,21 +28,23 @@ def _cdf(x: jax.Array) -> jax.Array:
 def geglu(u_XE: jax.Array) -> jax.Array:
   """`value * gelu(gate)` for `u = [value | gate]` along the last axis
   (exact GELU, `x Phi(x)`); the result has half of `u`'s features."""
-  value, gate = jnp.split(u_XE, 2, axis=-1)
-  return value * (gate * _cdf(gate))
+  value_XF, gate_XF = jnp.split(u_XE, 2, axis=-1)
+  return value_XF * (gate_XF * _cdf(gate_XF))
 
 
 def _geglu_fwd(u_XE):
   return geglu(u_XE), u_XE
 
 
-def _geglu_bwd(u_XE, g):
+def _geglu_bwd(u_XE, g_XF):
   # The gradient of both halves in one array, as the layer below needs it.
-  value, gate = jnp.split(u_XE, 2, axis=-1)
-  cdf = _cdf(gate)
-  pdf = jnp.exp(-0.5 * gate * gate) * jnp.asarray(_INV_SQRT_2PI, gate.dtype)
-  return (jnp.concatenate([g * gate * cdf, g * value * (cdf + gate * pdf)],
-                          axis=-1),)
+  value_XF, gate_XF = jnp.split(u_XE, 2, axis=-1)
+  cdf_XF = _cdf(gate_XF)
+  pdf_XF = (jnp.exp(-0.5 * gate_XF * gate_XF)
+            * jnp.asarray(_INV_SQRT_2PI, gate_XF.dtype))
+  return (jnp.concatenate(
+      [g_XF * gate_XF * cdf_XF,
+       g_XF * value_XF * (cdf_XF + gate_XF * pdf_XF)], axis=-1),)
 
 
 geglu.defvjp(_geglu_fwd, _geglu_bwd)
