@@ -1,7 +1,7 @@
 """GEGLU, `value * gelu(gate)` with the exact GELU, and a one-pass backward.
 
 Differentiating `jax.nn.gelu(approximate=False)` through `erfc` leads
-XLA:CPU to write `exp(-x^2)`, `erfc` and their products to memory as
+XLA:CPU to write `exp(-x^2 / 2)`, `erfc` and their products to memory as
 separate arrays the size of the feed-forward layer, and on CPU such a pass
 costs its memory traffic. The hand-written gradient keeps only its input
 and computes the GELU's derivative, `Phi(x) + x phi(x)`, in one elementwise
